@@ -1,0 +1,1 @@
+# Stage: cotrain (see workflow/neuroreg/)

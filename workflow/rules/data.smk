@@ -1,0 +1,67 @@
+# Stage 1: inputs. CIFAR-10/100 to a compact grayscale HDF5, the stimulus bank of
+# photos, and one canonical scan file per scan (simulated or ingested).
+
+
+rule prepare_cifar:
+    """CIFAR-10 / CIFAR-100 (python layout or tar.gz) -> grayscale HDF5 (schema: README)."""
+    input:
+        lambda wc: data_path(wc.dataset),
+    output:
+        "results/data/{dataset}.h5",
+    log:
+        "logs/data/prepare_{dataset}.log",
+    wildcard_constraints:
+        dataset="cifar10|cifar100",
+    script:
+        "../scripts/prepare_cifar.py"
+
+
+rule stimulus_bank:
+    """Photos (folder or zip) -> grayscale 36 x 64 stimuli; a seed picks the shown and oracle images."""
+    input:
+        data_path("photos"),
+    output:
+        "results/data/stimuli.h5",
+    params:
+        stimuli=config["stimuli"],
+        seed=config["seed"],
+    log:
+        "logs/data/stimulus_bank.log",
+    script:
+        "../scripts/stimulus_bank.py"
+
+
+rule simulate_scan:
+    """The virtual V1 experiment: one simulated scan on the stimulus bank, with its ground truth."""
+    input:
+        stimuli="results/data/stimuli.h5",
+    output:
+        "results/scans/{scan}.h5",
+    params:
+        scan=lambda wc: config["virtual_v1"]["scans"][wc.scan],
+        virtual_v1=config["virtual_v1"],
+        stimuli=config["stimuli"],
+        seed=config["seed"],
+    log:
+        "logs/scans/{scan}.log",
+    wildcard_constraints:
+        scan="|".join(VIRTUAL_SCANS) if VIRTUAL_SCANS else "NO_VIRTUAL_SCANS",
+    script:
+        "../scripts/simulate_scan.py"
+
+
+rule ingest_recording:
+    """A recorded scan (static_h5, sensorium, antolik2016) -> the canonical scan file."""
+    input:
+        lambda wc: recording(wc.scan)["path"],
+    output:
+        "results/scans/{scan}.h5",
+    params:
+        recording=lambda wc: recording(wc.scan),
+        seed=config["seed"],
+    log:
+        "logs/scans/{scan}.log",
+    wildcard_constraints:
+        scan="|".join(RECORDED_SCANS) if RECORDED_SCANS else "NO_RECORDED_SCANS",
+    script:
+        "../scripts/ingest_recording.py"

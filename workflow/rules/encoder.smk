@@ -1,0 +1,1 @@
+# Stage: encoder (see workflow/neuroreg/)

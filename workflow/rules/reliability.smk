@@ -1,0 +1,1 @@
+# Stage 2: reliability (Eq. 1, 3-5)

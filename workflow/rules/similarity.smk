@@ -1,0 +1,1 @@
+# Stage: similarity (see workflow/neuroreg/)
