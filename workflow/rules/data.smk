@@ -58,6 +58,7 @@ rule ingest_recording:
         "results/scans/{scan}.h5",
     params:
         recording=lambda wc: recording(wc.scan),
+        min_repeats=config["reliability"]["min_repeats"],
         seed=config["seed"],
     log:
         "logs/scans/{scan}.log",
