@@ -107,7 +107,8 @@ rule snr_estimated_vs_true:
         "../scripts/snr_estimated_vs_true.py"
 
 
-FINAL_OUTPUTS.extend(
+final_outputs(
+    "reliability",
     expand("results/reliability/{scan}.csv", scan=SCANS)
     + [
         "results/reliability/fluctuations.h5",
