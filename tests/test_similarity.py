@@ -1,0 +1,224 @@
+"""Stage 4: similarity targets (Eq. 2, 6), the streamed HDF5 writer, shuffle, VGG, input errors."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from neuroreg import similarity as sim
+from neuroreg import similarity_targets as st
+from neuroreg import vgg
+from neuroreg.io import InputError
+from neuroreg.scan import write_scan
+
+from conftest import make_scan
+
+
+def test_eq2_hand_computed():
+    # 3 images x 2 neurons, w = (1, 2): r = [[1, 0], [0, 2], [2, 4]]; mean (1, 2)
+    rho = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]])
+    r = sim.scaled_responses(rho, np.array([1.0, 2.0]))
+    np.testing.assert_allclose(r, [[1, 0], [0, 2], [2, 4]])
+    e = sim.centered_unit_vectors(r)  # centred: (0,-2), (-1,0), (1,2) -> unit
+    np.testing.assert_allclose(e, [[0, -1], [-1, 0], [1 / np.sqrt(5), 2 / np.sqrt(5)]], atol=1e-7)
+    s = sim.similarity_matrix([e])
+    np.testing.assert_allclose(s[0, 1], 0.0, atol=1e-7)
+    np.testing.assert_allclose(s[0, 2], -2 / np.sqrt(5), atol=1e-7)
+    np.testing.assert_allclose(s[1, 2], -1 / np.sqrt(5), atol=1e-7)
+
+
+def test_eq6_scales_by_w_and_clipped_v():
+    rho = np.array([[1.0, 1.0, 1.0], [3.0, 3.0, 3.0]])
+    r = sim.scaled_responses(rho, np.array([2.0, 1.0, 4.0]), np.array([0.5, -0.3, 0.25]))
+    np.testing.assert_allclose(r, [[1.0, 0.0, 1.0], [3.0, 0.0, 3.0]])  # negative v_a -> 0
+
+
+def _unit(rng, n, d):
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("block", [7, 64])
+def test_streamed_equals_dense(tmp_path, block):
+    rng = np.random.default_rng(0)
+    vecs = [_unit(rng, 50, 6), _unit(rng, 50, 9)]
+    out = tmp_path / "s.h5"
+    sim.write_similarity(out, vecs, np.arange(50) + 10, np.arange(50),
+                         {"target": "t", "scans": ["a", "b"], "method": "m", "weighting": "w"}, block_size=block)
+    t = sim.read_similarity(out)
+    dense = (vecs[0] @ vecs[0].T + vecs[1] @ vecs[1].T) / 2  # mean over scans
+    np.testing.assert_allclose(t.similarity, dense, atol=1e-6)
+    assert t.similarity.dtype == np.float32 and np.array_equal(t.similarity, t.similarity.T)
+    assert (np.diag(t.similarity) == 1.0).all()
+    assert t.attrs["scans"] == ["a", "b"] and t.attrs["target"] == "t"
+    with h5py.File(out) as f:
+        assert f["similarity"].chunks is not None
+        assert set(f) >= {"similarity", "image_id", "image_index"}
+        assert f["image_id"].dtype == np.int64
+    assert list(tmp_path.iterdir()) == [out]
+
+
+def test_shuffle_is_consistent_permutation(tmp_path):
+    rng = np.random.default_rng(1)
+    vecs = [_unit(rng, 30, 5)]
+    attrs = {"target": "shuffle", "scans": ["a"], "method": "m", "weighting": "w"}
+    sim.write_similarity(tmp_path / "s.h5", vecs, np.arange(30), np.arange(30), attrs, block_size=8)
+    p = sim.shuffle_similarity(tmp_path / "sh.h5", vecs, np.arange(30), np.arange(30), attrs, seed=3, block_size=8,
+                               scratch_dir=tmp_path)
+    s, sh = sim.read_similarity(tmp_path / "s.h5").similarity, sim.read_similarity(tmp_path / "sh.h5").similarity
+    np.testing.assert_allclose(sh, s[np.ix_(p, p)], atol=1e-6)
+    assert not np.array_equal(p, np.arange(30))
+    np.testing.assert_array_equal(p, sim.shuffle_permutation(30, 3))
+    with h5py.File(tmp_path / "sh.h5") as f:
+        np.testing.assert_array_equal(f["permutation"][()], p)
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["s.h5", "sh.h5"]
+
+
+def test_reader_rejects_bad_files(tmp_path):
+    bad = tmp_path / "bad.h5"
+    with h5py.File(bad, "w") as f:
+        f["similarity"] = np.array([[1, 0.5], [0.4, 1]], dtype=np.float32)
+        f["image_id"] = np.arange(2)
+        f["image_index"] = np.arange(2)
+        f.attrs.update(target="t", scans=["a"], method="m", weighting="w")
+    with pytest.raises(InputError, match="bad.h5: similarity: not symmetric"):
+        sim.read_similarity(bad)
+    with h5py.File(bad, "a") as f:
+        del f["image_index"]
+    with pytest.raises(InputError, match="image_index: missing"):
+        sim.read_similarity(bad)
+
+
+# ------------------------------------------------------------------ targets from stage files
+
+def _write_inputs(tmp_path, n_scans=2, n_neurons=6):
+    """Scans (virtual-like, with ground truth), reliability and predictions files, stimuli.h5."""
+    inputs = {}
+    for h in range(n_scans):
+        scan = make_scan(n_once=20, n_oracle=4, repeats=3, n_neurons=n_neurons, seed=h)
+        scan.image_id = np.arange(24) * 10 + 5
+        rng = np.random.default_rng(100 + h)
+        scan.ground_truth = {"image_response": rng.gamma(2.0, 1.0, (24, n_neurons)).astype(np.float32)}
+        p = {k: tmp_path / f"{k}_{h}.h5" for k in ("scan", "reliability", "predictions")}
+        write_scan(scan, p["scan"])
+        s_or = np.eye(4) * 0.5 + 0.1
+        with h5py.File(p["reliability"], "w") as f:
+            f["neuron_id"] = scan.neuron_id[::-1]  # other order: must be aligned by id
+            f["snr_weight"] = np.linspace(0.5, 2.0, n_neurons)
+            f["oracle_image_id"] = scan.image_id[20:]
+            f["oracle_similarity"] = s_or
+        with h5py.File(p["predictions"], "w") as f:
+            f["responses"] = rng.gamma(2.0, 1.0, (24, n_neurons)).astype(np.float32)
+            f["image_id"] = scan.image_id
+            f["neuron_id"] = scan.neuron_id
+            f["test_correlation"] = np.linspace(-0.1, 0.6, n_neurons)
+        inputs[f"scan{h}"] = p
+    stim = tmp_path / "stimuli.h5"
+    with h5py.File(stim, "w") as f:
+        f["image_id"] = np.arange(24) * 10 + 5
+        f["is_oracle"] = np.arange(24) >= 20
+        f["images"] = np.random.default_rng(0).integers(0, 255, (24, 16, 16), dtype=np.uint8)
+    return inputs, stim
+
+
+def test_neural_model_target_by_hand(tmp_path):
+    inputs, stim = _write_inputs(tmp_path)
+    out = tmp_path / "out" / "neural_model.h5"
+    st.build_target("neural_model", out, inputs, stim, block_size=7, scratch_dir=tmp_path)
+    t = sim.read_similarity(out)
+    np.testing.assert_array_equal(t.image_index, np.arange(20))
+    np.testing.assert_array_equal(t.image_id, np.arange(20) * 10 + 5)
+    es = []
+    for p in inputs.values():
+        with h5py.File(p["predictions"]) as f:
+            r = f["responses"][:20].astype(np.float64)
+            v = np.clip(f["test_correlation"][()], 0, None)
+        with h5py.File(p["reliability"]) as f:
+            w = f["snr_weight"][()][::-1]  # stored in reverse neuron order
+        r = r * w * v
+        r -= r.mean(axis=0)
+        es.append(r / np.linalg.norm(r, axis=1, keepdims=True))
+    dense = (es[0] @ es[0].T + es[1] @ es[1].T) / 2
+    np.fill_diagonal(dense, 1.0)
+    np.testing.assert_allclose(t.similarity, dense, atol=1e-5)
+    assert t.attrs["scans"] == ["scan0", "scan1"]
+
+
+@pytest.mark.parametrize("target", ["neural_data", "ground_truth", "shuffle"])
+def test_other_targets_valid(tmp_path, target):
+    inputs, stim = _write_inputs(tmp_path)
+    out = tmp_path / f"{target}.h5"
+    st.build_target(target, out, inputs, stim, block_size=8, seed=2, scratch_dir=tmp_path)
+    t = sim.read_similarity(out)
+    assert t.similarity.shape == (20, 20) and t.attrs["target"] == target
+
+
+def test_oracle_comparison(tmp_path):
+    inputs, _ = _write_inputs(tmp_path)
+    p = inputs["scan0"]
+    comp = st.oracle_comparison(p["scan"], p["reliability"], p["predictions"])
+    assert comp["model"].shape == (4, 4) and comp["data_trials"].shape == (12, 12) and "true" in comp
+    r = st.correlations(comp)
+    assert set(r) >= {"r_data_oracle", "r_model_oracle", "r_data_true", "r_model_true"}
+    x, y = st.trial_pairs(comp["data_trials"], comp["trial_oracle"], comp["oracle"])
+    assert len(x) == 6 * 9  # 6 image pairs x 3 x 3 trial pairs
+
+
+def test_wrong_inputs_raise_and_leave_nothing(tmp_path):
+    inputs, stim = _write_inputs(tmp_path)
+    out = tmp_path / "out" / "t.h5"
+    # NaN in the predictions
+    with h5py.File(inputs["scan1"]["predictions"], "a") as f:
+        r = f["responses"][()]
+        r[3, 2] = np.nan
+        f["responses"][...] = r
+    with pytest.raises(InputError, match=r"predictions_1.h5: responses: 1 non-finite"):
+        st.build_target("neural_model", out, inputs, stim, scratch_dir=tmp_path)
+    # a missing key
+    with h5py.File(inputs["scan1"]["predictions"], "a") as f:
+        del f["test_correlation"]
+    with pytest.raises(InputError, match=r"predictions_1.h5: test_correlation: missing"):
+        st.build_target("neural_model", out, inputs, stim, scratch_dir=tmp_path)
+    # different once-shown images in another scan
+    with h5py.File(inputs["scan1"]["scan"], "a") as f:
+        ids = f["image_id"][()]
+        ids[0] = 999
+        f["image_id"][...] = ids
+    with pytest.raises(InputError, match=r"scan_1.h5: image_id: the once-shown images differ"):
+        st.build_target("neural_data", out, inputs, stim, scratch_dir=tmp_path)
+    assert not out.parent.exists() or not any(out.parent.iterdir())
+    assert not list(tmp_path.glob(".*"))  # no scratch files left
+
+
+def test_vgg_with_random_weights(tmp_path):
+    _, stim = _write_inputs(tmp_path, n_scans=1)
+    torch.manual_seed(0)
+    model = vgg.vgg19_conv3_1()
+    state = {f"features.{k}": v for k, v in model.state_dict().items()}
+    weights = tmp_path / "vgg19.pth"
+    torch.save(state, weights)
+    out = tmp_path / "vgg.h5"
+    vgg.build_vgg_target(out, weights, stim, block_size=6, batch_size=8, scratch_dir=tmp_path)
+    t = sim.read_similarity(out)
+    assert t.similarity.shape == (20, 20) and t.attrs["target"] == "vgg"
+    # dense reference
+    with h5py.File(stim) as f:
+        feats = vgg.conv3_1_features(vgg.load_vgg19_conv3_1(weights), f["images"][:20]).astype(np.float64)
+    assert feats.shape == (20, 256 * 4 * 4)
+    e = feats - feats.mean(axis=0)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    dense = e @ e.T
+    np.fill_diagonal(dense, 1)
+    np.testing.assert_allclose(t.similarity, dense, atol=1e-4)
+
+
+def test_vgg_without_weights_names_the_config_key(tmp_path):
+    _, stim = _write_inputs(tmp_path, n_scans=1)
+    with pytest.raises(InputError, match="data.vgg19_weights"):
+        vgg.build_vgg_target(tmp_path / "vgg.h5", None, stim)
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, tmp_path / "partial.pth")
+    with pytest.raises(InputError, match="partial.pth: features.0.bias: missing"):
+        vgg.load_vgg19_conv3_1(tmp_path / "partial.pth")
+    assert not (tmp_path / "vgg.h5").exists()
