@@ -10,6 +10,10 @@ rule prepare_cifar:
         "results/data/{dataset}.h5",
     log:
         "logs/data/prepare_{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
     wildcard_constraints:
         dataset="cifar10|cifar100",
     script:
@@ -27,6 +31,10 @@ rule stimulus_bank:
         seed=config["seed"],
     log:
         "logs/data/stimulus_bank.log",
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
     script:
         "../scripts/stimulus_bank.py"
 
@@ -44,6 +52,12 @@ rule simulate_scan:
         seed=config["seed"],
     log:
         "logs/scans/{scan}.log",
+    benchmark:
+        "benchmarks/scans/{scan}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
     wildcard_constraints:
         scan="|".join(VIRTUAL_SCANS) if VIRTUAL_SCANS else "NO_VIRTUAL_SCANS",
     script:
