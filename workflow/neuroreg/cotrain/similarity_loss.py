@@ -1,0 +1,108 @@
+"""The neural similarity loss of Li et al. 2019 (Eq. 8-10), in fp32.
+
+* :func:`centered_cosine_similarity` is Eq. 9 for one layer. The mean over images
+  f-bar(k) = E_i[f_i(k)] is estimated by the mean over the stimulus batch (64 images in
+  the recipe); optionally (``center="ema"``) by a running mean over batches instead
+  (:class:`LayerMixer` keeps it, exponential moving average, momentum 0.1, not
+  differentiated through).
+* :class:`LayerMixer` holds the trainable ``gamma`` = softmax(logits), equal at the
+  start (1/K each), and mixes the K per-layer matrices (Eq. 10).
+* :func:`similarity_loss` is Eq. 8, averaged over the pairs i < j of the batch.
+
+Similarities are clamped to [-1 + eps, 1 - eps] before arctanh so that the loss and its
+gradient stay finite; eps = 1e-3 by default (arctanh(1 - 1e-3) = 3.8). The clamp has zero
+gradient outside that band, which only concerns pairs that are already near-identical.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+CLAMP_EPS = 1e-3
+
+
+def centered_cosine_similarity(features: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 9: cosine similarity of mean-subtracted flattened features.
+
+    features: (B, ...) any trailing shape, flattened to (B, D) and cast to fp32.
+    mean: (D,) estimate of f-bar; None = the batch mean (the default estimate).
+    Returns S: (B, B) fp32 with S_ij = <f_i - f-bar, f_j - f-bar> / (|f_i - f-bar| |f_j - f-bar|).
+    """
+    f = features.flatten(1).float()
+    f = f - (f.mean(0, keepdim=True) if mean is None else mean.float().unsqueeze(0))
+    f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return f @ f.T
+
+
+def similarity_loss(s_cnn: torch.Tensor, s_target: torch.Tensor, eps: float = CLAMP_EPS) -> torch.Tensor:
+    """Eq. 8, mean over the off-diagonal pairs i < j: [arctanh(S^CNN_ij) - arctanh(S^neural_ij)]^2.
+
+    s_cnn, s_target: (B, B). Both are clamped to [-1 + eps, 1 - eps] (see module doc).
+    Returns a scalar fp32 tensor.
+    """
+    if s_cnn.shape != s_target.shape or s_cnn.ndim != 2 or s_cnn.shape[0] != s_cnn.shape[1]:
+        raise ValueError(f"similarity_loss: need two (B, B) matrices, got {tuple(s_cnn.shape)} and {tuple(s_target.shape)}")
+    i, j = torch.triu_indices(s_cnn.shape[0], s_cnn.shape[0], offset=1, device=s_cnn.device)
+    lo, hi = -1.0 + eps, 1.0 - eps
+    a = torch.atanh(s_cnn.float()[i, j].clamp(lo, hi))
+    b = torch.atanh(s_target.float()[i, j].clamp(lo, hi))
+    return (a - b).square().mean()
+
+
+class LayerMixer(nn.Module):
+    """Eq. 10: S^CNN = sum_k gamma_k S^CNN-k with gamma = softmax(logits), trainable.
+
+    layers: the conv numbers (for names: gamma_1, gamma_5, ...). center: 'batch' (f-bar =
+    batch mean) or 'ema' (f-bar = running mean over batches, per layer, lazily sized).
+    """
+
+    def __init__(self, layers, *, center: str = "batch", ema_momentum: float = 0.1):
+        super().__init__()
+        if center not in ("batch", "ema"):
+            raise ValueError(f"center: {center!r} is not 'batch' or 'ema'")
+        self.layers = tuple(int(k) for k in layers)
+        self.center, self.ema_momentum = center, ema_momentum
+        self.logits = nn.Parameter(torch.zeros(len(self.layers)))  # equal gamma_k = 1/K at the start
+        for k in self.layers:
+            self.register_buffer(f"mean_{k}", torch.empty(0), persistent=True)
+
+    @property
+    def gamma(self) -> torch.Tensor:
+        """(K,) the layer weights, positive and summing to 1."""
+        return torch.softmax(self.logits.float(), 0)
+
+    def gamma_dict(self) -> dict[str, float]:
+        return {f"gamma_{k}": float(g) for k, g in zip(self.layers, self.gamma.detach().cpu())}
+
+    def _mean(self, k: int, f: torch.Tensor) -> torch.Tensor | None:
+        if self.center == "batch":
+            return None
+        flat = f.detach().flatten(1).float()
+        batch_mean = flat.mean(0)
+        buf = getattr(self, f"mean_{k}")
+        if buf.numel() == 0:
+            new = batch_mean
+        else:
+            new = (1 - self.ema_momentum) * buf + self.ema_momentum * batch_mean
+        setattr(self, f"mean_{k}", new)
+        return new
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        for k in self.layers:  # running means are created lazily: size them before loading
+            key = f"mean_{k}"
+            if key in state_dict:
+                setattr(self, key, torch.empty_like(state_dict[key]))
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """features: K tensors (B, ...) (the model's selected layers). Returns S^CNN (B, B) fp32."""
+        if len(features) != len(self.layers):
+            raise ValueError(f"LayerMixer: expected {len(self.layers)} feature maps, got {len(features)}")
+        # fp32 even inside a bf16 autocast region (autocast would recast the matmul)
+        with torch.autocast(device_type=features[0].device.type, enabled=False):
+            gamma = self.gamma
+            s = 0.0
+            for g, k, f in zip(gamma, self.layers, features):
+                s = s + g * centered_cosine_similarity(f, self._mean(k, f))
+        return s

@@ -1,0 +1,260 @@
+"""The training recipe of section 4.1 with the neural similarity loss (Eq. 7), resumable.
+
+Each step: a CIFAR batch (cross-entropy) and, when alpha > 0, a batch of stimulus images
+whose pairwise similarities S^CNN (Eq. 9-10) are compared with the target (Eq. 8):
+L = L_task + alpha * L_similarity (Eq. 7). alpha = 0 skips the stimulus pass entirely.
+
+Recipe: SGD, momentum 0.9, weight decay 5e-4 (the usual CIFAR-ResNet values; on every
+network weight incl. BatchNorm, none on the gamma logits: decay would pull gamma towards
+uniform), 40 epochs, batch 64, lr 0.1 * 0.3 ** ((epoch % 20) // 4) (decay x0.3 every 4
+epochs, reset to 0.1 after epoch 20), held for the whole epoch. The last, partial CIFAR
+batch of an epoch is kept. Stimulus batches: 64 images per step, drawn without
+replacement from a fresh permutation of the n stimuli each time one is used up. The
+stimulus pass runs in train mode, so BatchNorm sees (and its running statistics
+include) stimulus batches as well.
+
+On CUDA: data resident on the GPU, bf16 autocast for the network (the loss math and the
+similarities are fp32), channels_last. Randomness: the initial weights come from
+``torch.manual_seed(seed)``; every epoch draws its order, stimulus batches and augmentation
+from its own generator seeded by (seed, epoch), so an epoch replayed after a resume draws
+exactly what it drew the first time. A checkpoint (model, gamma, optimizer, RNG states,
+history) is written atomically after every epoch; a killed job restarts from the last
+one and ends bit-identical (on the CPU) to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from neuroreg import logs
+from neuroreg.io import atomic_output
+
+from .data import Cifar, Stimuli, augment, target_block, to_float
+from .resnet import ResNet, build
+from .similarity_loss import LayerMixer, similarity_loss
+
+log = logs.get("cotrain.train")
+CRASH_ENV = "NEUROREG_CRASH_AFTER_STEPS"  # fault injection for the resume test: raise after N optimizer steps
+
+
+@dataclass
+class Recipe:
+    arch: str = "resnet18"
+    width: int = 64  # channels of stage 1 (64 = the standard ResNet)
+    epochs: int = 40
+    batch_size: int = 64  # CIFAR images and stimulus images per step
+    lr: float = 0.1
+    lr_decay: float = 0.3
+    lr_step: int = 4  # epochs between decays
+    lr_reset_epoch: int = 20  # lr back to `lr` every this many epochs (0 = never)
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    layers: tuple = (1, 5, 9, 13, 17)  # conv layers of Eq. 10
+    alpha: float = 0.0  # Eq. 7
+    clamp_eps: float = 1e-3  # Eq. 8: similarities clamped to [-1 + eps, 1 - eps]
+    center: str = "batch"  # Eq. 9: f-bar = batch mean ('batch') or running mean ('ema')
+    seed: int = 0
+    eval_batch_size: int = 1000
+    deterministic: bool = True  # deterministic kernels (always bit-identical on the CPU)
+
+    @classmethod
+    def from_config(cls, cfg: dict, **overrides) -> "Recipe":
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in {**cfg, **overrides}.items() if k in names}
+        if "layers" in kw:
+            kw["layers"] = tuple(kw["layers"])
+        return cls(**kw)
+
+
+def learning_rate(epoch: int, r: Recipe) -> float:
+    """Section 4.1: lr at (0-based) ``epoch``: 0.1 * 0.3 ** ((epoch % 20) // 4)."""
+    e = epoch % r.lr_reset_epoch if r.lr_reset_epoch else epoch
+    return r.lr * r.lr_decay ** (e // r.lr_step)
+
+
+def epoch_generator(seed: int, epoch: int, device) -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
+    return g
+
+
+def _stimulus_batches(n: int, batch: int, steps: int, g: torch.Generator, device) -> torch.Tensor:
+    """(steps, batch) stimulus indices: successive fresh permutations of 0..n-1, cut into batches."""
+    batch = min(batch, n)
+    perms = [torch.randperm(n, generator=g, device=device) for _ in range(math.ceil(steps * batch / n))]
+    return torch.cat(perms)[: steps * batch].view(steps, batch)
+
+
+@torch.no_grad()
+def evaluate(model: ResNet, images: torch.Tensor, labels: torch.Tensor, r: Recipe, amp: bool) -> float:
+    """Accuracy (0..1) on uint8 images (N, 1, H, W) in eval mode, in batches."""
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=images.device)
+    for s in range(0, len(images), r.eval_batch_size):
+        x = _layout(to_float(images[s : s + r.eval_batch_size]), images.device)
+        with torch.autocast(images.device.type, torch.bfloat16, enabled=amp):
+            correct += (model(x).argmax(1) == labels[s : s + r.eval_batch_size]).sum()
+    return correct.item() / len(images)
+
+
+def _layout(x, device):
+    return x.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else x
+
+
+def _rng_state(device):
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_determinism(r: Recipe, device):
+    if device.type == "cuda":
+        if r.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = not r.deterministic
+        torch.use_deterministic_algorithms(r.deterministic, warn_only=True)
+    else:
+        torch.use_deterministic_algorithms(True)
+
+
+def train_step(model, mixer, opt, cifar: Cifar, idx, stimuli: Stimuli | None, stim_idx, r: Recipe, g, amp: bool):
+    """One optimizer step of Eq. 7 on CIFAR batch ``idx`` (+ stimulus batch ``stim_idx`` unless None).
+
+    Returns detached (cross-entropy, similarity loss or None, logits).
+    """
+    device = cifar.train_images.device
+    x = _layout(augment(cifar.train_images[idx], g), device)
+    y = cifar.train_labels[idx]
+    with torch.autocast(device.type, torch.bfloat16, enabled=amp):
+        logits = model(x)
+    ce = F.cross_entropy(logits.float(), y)
+    loss, sim = ce, None
+    if stim_idx is not None:
+        xs = _layout(to_float(stimuli.images[stim_idx]), device)
+        with torch.autocast(device.type, torch.bfloat16, enabled=amp):
+            feats = model.features(xs)
+        sim = similarity_loss(mixer(feats), target_block(stimuli.target, stim_idx), r.clamp_eps)  # fp32
+        loss = loss + r.alpha * sim
+        sim = sim.detach()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return ce.detach(), sim, logits.detach()
+
+
+def make_optimizer(model, mixer, r: Recipe) -> torch.optim.SGD:
+    """SGD with momentum; weight decay on the network, none on the gamma logits."""
+    return torch.optim.SGD(
+        [
+            {"params": model.parameters(), "weight_decay": r.weight_decay},
+            {"params": mixer.parameters(), "weight_decay": 0.0},
+        ],
+        lr=r.lr,
+        momentum=r.momentum,
+        nesterov=r.nesterov,
+    )
+
+
+def train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoint_path=None):
+    """Train one model. Returns (model, mixer, history: list of per-epoch dicts).
+
+    ``stimuli`` may be None only when ``r.alpha == 0``. ``checkpoint_path``: written after
+    every epoch and resumed from when present (and written by the same recipe).
+    """
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        return _train(r, cifar, stimuli, device=torch.device(device), checkpoint_path=checkpoint_path)
+    finally:  # leave the process-wide switch as it was
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoint_path):
+    if r.alpha > 0 and stimuli is None:
+        raise ValueError("alpha > 0 needs stimuli and a similarity target")
+    _set_determinism(r, device)
+    amp = device.type == "cuda"
+    torch.manual_seed(r.seed)
+    model = build(arch=r.arch, num_classes=cifar.n_classes, width=r.width, layers=r.layers)
+    pixels = cifar.train_images.float().div(255)
+    model.set_normalization(pixels.mean().item(), pixels.std().item())
+    del pixels
+    mixer = LayerMixer(r.layers, center=r.center)
+    model.to(device)
+    mixer.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    opt = make_optimizer(model, mixer, r)
+    history, start_epoch = [], 0
+    if checkpoint_path is not None and os.path.exists(checkpoint_path):
+        ckpt = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        if ckpt.get("recipe") != asdict(r):
+            log.warning("%s: written by another recipe; starting from scratch", checkpoint_path)
+        else:
+            model.load_state_dict(ckpt["model"])
+            mixer.load_state_dict(ckpt["mixer"])
+            opt.load_state_dict(ckpt["optimizer"])
+            history, start_epoch = ckpt["history"], ckpt["epoch"]
+            torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+            if device.type == "cuda" and "cuda" in ckpt["rng"]:
+                torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), device)
+            log.info("resumed from %s after epoch %d", checkpoint_path, start_epoch)
+
+    crash_after = int(os.environ.get(CRASH_ENV, "0"))
+    n_train, b = len(cifar.train_labels), r.batch_size
+    steps = math.ceil(n_train / b)
+    for epoch in range(start_epoch, r.epochs):
+        t0 = time.perf_counter()
+        lr = learning_rate(epoch, r)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        g = epoch_generator(r.seed, epoch, device)
+        order = torch.randperm(n_train, generator=g, device=device)
+        stim_idx = _stimulus_batches(len(stimuli.images), b, steps, g, device) if r.alpha > 0 else None
+        ce_sum = torch.zeros((), device=device)
+        sim_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        model.train()
+        for step in range(steps):
+            idx = order[step * b : (step + 1) * b]
+            s = None if stim_idx is None else stim_idx[step]
+            ce, sim, logits = train_step(model, mixer, opt, cifar, idx, stimuli, s, r, g, amp)
+            ce_sum += ce * len(idx)
+            correct += (logits.argmax(1) == cifar.train_labels[idx]).sum()
+            if sim is not None:
+                sim_sum += sim
+            if crash_after and epoch * steps + step + 1 >= crash_after:
+                raise RuntimeError(f"{CRASH_ENV}={crash_after}: simulated crash after step {step + 1} of epoch {epoch + 1}")
+        row = {
+            "epoch": epoch + 1,
+            "lr": lr,
+            "cross_entropy": ce_sum.item() / n_train,
+            "similarity_loss": sim_sum.item() / steps if stim_idx is not None else float("nan"),
+            "train_accuracy": correct.item() / n_train,
+            "test_accuracy": evaluate(model, cifar.test_images, cifar.test_labels, r, amp),
+            **mixer.gamma_dict(),
+        }
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        log.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        if checkpoint_path is not None:
+            state = {
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "mixer": mixer.state_dict(),
+                "optimizer": opt.state_dict(),
+                "history": history,
+                "recipe": asdict(r),
+                "rng": _rng_state(device),
+            }
+            with atomic_output(checkpoint_path) as tmp:
+                torch.save(state, tmp)
+    return model, mixer, history
