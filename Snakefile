@@ -18,6 +18,8 @@ include: "workflow/rules/reliability.smk"
 include: "workflow/rules/encoder.smk"
 include: "workflow/rules/similarity.smk"
 include: "workflow/rules/cotrain.smk"
+include: "workflow/rules/robustness.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:

@@ -46,7 +46,7 @@ def scans_share_images():
 # The stages `rule all` builds (config key `stages`; e.g. the Antolik recordings have no
 # once-shown images, so their config stops after reliability). Each rule file registers
 # the final outputs of its stage with `final_outputs(stage, paths)`.
-ALL_STAGES = ["data", "reliability", "encoder", "similarity", "cotrain"]
+ALL_STAGES = ["data", "reliability", "encoder", "similarity", "cotrain", "robustness", "figures"]
 STAGES = config.get("stages", ALL_STAGES)
 FINAL_OUTPUTS = []
 

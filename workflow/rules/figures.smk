@@ -1,0 +1,1 @@
+# Stage 7: figures of the co-training results, tables, the report

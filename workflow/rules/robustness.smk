@@ -1,0 +1,1 @@
+# Stage 6: robustness (Gaussian noise, Foolbox attacks)
