@@ -12,7 +12,16 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    scan="|".join(SCANS),
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/reliability.smk"
 include: "workflow/rules/encoder.smk"

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from neuroreg.scan import Scan
+
+from tiny import tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -35,3 +41,41 @@ def make_scan(n_once=20, n_oracle=4, repeats=3, n_neurons=5, seed=0) -> Scan:
 @pytest.fixture
 def tiny_scan() -> Scan:
     return make_scan()
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 480) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", "--configfile", str(workdir / "config.yaml"), *args]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+# The tiny config: same code paths as the default, seconds per stage.
+TINY = {
+    "encoder.max_epochs": 2,
+    "encoder.hidden_channels": 8,
+    "cotrain.epochs": 1,
+    "cotrain.width": 8,
+    "cotrain.seeds": [0],
+    "cotrain.alpha_sweep": {"alphas": [0, 4], "seeds": [0]},
+    "robustness.noise_levels": [0.0, 0.1],
+    "robustness.n_noise": 50,
+    "robustness.n_adversarial": 4,
+    "robustness.norms": ["L2", "Linf"],
+    "robustness.attacks": {"L2": ["ddn"], "Linf": ["pgd"]},
+    "robustness.step_budgets": [5, 10],
+    "robustness.pgd": {"rel_stepsize": [0.1], "max_steps": 10, "search_steps": 3},
+    "robustness.processes": 1,
+}
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    """Run `rule all` once on the tiny config; every test below reads its outputs."""
+    root = tmp_path_factory.mktemp("pipeline")
+    cfg = tiny_config(root, **TINY)
+    snakemake(root)
+    return root, cfg

@@ -316,6 +316,35 @@ def test_cpu_fallback_warns(monkeypatch, tmp_path):
     assert device.select_device("cpu", tmp_path) == torch.device("cpu")
 
 
+def test_several_jobs_per_gpu_fill_every_gpu_first(tmp_path, monkeypatch):
+    locks = tmp_path / "locks"
+    got = [device.gpu_slot(2, locks, jobs_per_gpu=2) for _ in range(4)]
+    assert got == [0, 1, 0, 1]  # each GPU's first slot before any GPU's second
+    with pytest.raises(TimeoutError, match="2 GPUs x 2 slots"):
+        device.gpu_slot(2, locks, jobs_per_gpu=2, poll_s=0.05, timeout_s=0.1)
+    device.release()
+    monkeypatch.setenv("NEUROREG_FAKE_GPUS", "2")
+    monkeypatch.setenv("NEUROREG_JOBS_PER_GPU", "2")
+    assert [device.select_device("auto", locks) for _ in range(4)] == [torch.device("cuda", i) for i in (0, 1, 0, 1)]
+    device.release()
+    assert device.local_resources()["gpu"] == 4 and device.local_resources()["mem_mb"] > 0
+    monkeypatch.setenv("NEUROREG_JOBS_PER_GPU", "0")
+    with pytest.raises(ValueError, match="NEUROREG_JOBS_PER_GPU"):
+        device.select_device("auto", locks)
+
+
+def test_file_system_without_locks_warns_and_uses_the_gpu(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(f, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.warns(RuntimeWarning, match="no file locks"):
+        assert device.gpu_slot(2, tmp_path / "locks", poll_s=0.05, timeout_s=0.1) == 0
+
+
 # ---------------------------------------------------------------- the rule, on a tiny config
 @pytest.mark.integration
 @pytest.mark.slow

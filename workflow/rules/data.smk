@@ -16,6 +16,8 @@ rule prepare_cifar:
         runtime=10,
     wildcard_constraints:
         dataset="cifar10|cifar100",
+    conda:
+        "../../envs/neuroreg.yaml"
     script:
         "../scripts/prepare_cifar.py"
 
@@ -35,6 +37,8 @@ rule stimulus_bank:
     resources:
         mem_mb=1500,
         runtime=10,
+    conda:
+        "../../envs/neuroreg.yaml"
     script:
         "../scripts/stimulus_bank.py"
 
@@ -60,6 +64,8 @@ rule simulate_scan:
         runtime=10,
     wildcard_constraints:
         scan="|".join(VIRTUAL_SCANS) if VIRTUAL_SCANS else "NO_VIRTUAL_SCANS",
+    conda:
+        "../../envs/neuroreg.yaml"
     script:
         "../scripts/simulate_scan.py"
 
@@ -78,5 +84,7 @@ rule ingest_recording:
         "logs/scans/{scan}.log",
     wildcard_constraints:
         scan="|".join(RECORDED_SCANS) if RECORDED_SCANS else "NO_RECORDED_SCANS",
+    conda:
+        "../../envs/neuroreg.yaml"
     script:
         "../scripts/ingest_recording.py"

@@ -1,1 +1,191 @@
-# Stage 7: figures of the co-training results, tables, the report
+# Stage 7: figures of the co-training results (Fig. 4-7, Table 1), the paper-vs-run table and the
+# report's captions (workflow/report/*.rst). Reads results/robustness/{target}/alpha{alpha}/seed{seed}/
+# noise.csv, adversarial.csv, adversarial_steps.csv and results/tables/{gamma,similarity_correlations}.csv.
+#
+# Fig. 4B (ResNet34 on grayscale CIFAR-100) is not built: the co-training stage reads only
+# results/data/cifar10.h5 (rule cotrain), so there are no CIFAR-100 runs to plot yet. The Fig. 4 script
+# takes any noise tables and a CIFAR file (params.title), so Fig. 4B is one more rule once co-training
+# and robustness take a `dataset` wildcard.
+
+FIG = config.get("figures", {})
+FIG_ADV_CONDITIONS = [
+    c
+    for c in config.get("robustness", {}).get("adversarial_conditions", ["none", "shuffle", "neural_model"])
+    if c in cotrain_conditions()
+]
+
+
+# (target, alpha, seed) of the main-text runs (none at alpha 0, the rest at cotrain.alpha) and of the sweep
+FIG_MAIN_RUNS = [
+    (c, cotrain_alpha(0 if c == "none" else COTRAIN["alpha"]), s) for c in cotrain_conditions() for s in COTRAIN["seeds"]
+]
+FIG_ADV_RUNS = [r for r in FIG_MAIN_RUNS if r[0] in FIG_ADV_CONDITIONS]
+FIG_ROBUSTNESS = "results/robustness/{0}/alpha{1}/seed{2}/{3}"
+FIG_NOISE = [FIG_ROBUSTNESS.format(*r, "noise.csv") for r in FIG_MAIN_RUNS]
+FIG_SWEEP_NOISE = [FIG_ROBUSTNESS.format(*r, "noise.csv") for r in cotrain_sweep_runs()]
+FIG_ADV = [FIG_ROBUSTNESS.format(*r, "adversarial.csv") for r in FIG_ADV_RUNS]
+FIG_ADV_STEPS = [FIG_ROBUSTNESS.format(*r, "adversarial_steps.csv") for r in FIG_ADV_RUNS]
+
+
+rule fig4a_noise_robustness:
+    """Fig. 4A: CIFAR-10 test accuracy vs Gaussian noise level per condition (mean +- SEM over seeds)."""
+    input:
+        noise=FIG_NOISE,
+        cifar="results/data/cifar10.h5",
+    output:
+        png=report(
+            "results/figures/fig4a_noise_robustness.png",
+            caption="../report/fig4a_noise_robustness.rst",
+            category="2. Robustness (Fig. 4, 5)",
+            subcategory="Gaussian noise",
+        ),
+        pdf="results/figures/fig4a_noise_robustness.pdf",
+    params:
+        example_image=FIG.get("example_image", 0),
+        title="Grayscale CIFAR-10, ResNet18: accuracy under Gaussian noise",
+    log:
+        "logs/figures/fig4a_noise_robustness.log",
+    threads: 1
+    conda:
+        "../../envs/neuroreg.yaml"
+    resources:
+        mem_mb=1500,
+        runtime=5,
+    script:
+        "../scripts/fig4_noise_robustness.py"
+
+
+rule fig5_adversarial_steps:
+    """Fig. 5: median minimal L2 / Linf perturbation vs attack steps per condition."""
+    input:
+        steps=FIG_ADV_STEPS,
+    output:
+        png=report(
+            "results/figures/fig5_adversarial_steps.png",
+            caption="../report/fig5_adversarial_steps.rst",
+            category="2. Robustness (Fig. 4, 5)",
+            subcategory="Adversarial",
+        ),
+        pdf="results/figures/fig5_adversarial_steps.pdf",
+    log:
+        "logs/figures/fig5_adversarial_steps.log",
+    threads: 1
+    conda:
+        "../../envs/neuroreg.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/fig5_adversarial_steps.py"
+
+
+rule fig6_alpha_sweep:
+    """Fig. 6 (supplement): accuracy vs noise for each alpha of the sweep on the single-scan target."""
+    input:
+        noise=FIG_SWEEP_NOISE,
+    output:
+        png=report(
+            "results/figures/fig6_alpha_sweep.png",
+            caption="../report/fig6_alpha_sweep.rst",
+            category="3. Supplement (Fig. 6, 7, Table 1)",
+            subcategory="Alpha sweep",
+        ),
+        pdf="results/figures/fig6_alpha_sweep.pdf",
+    log:
+        "logs/figures/fig6_alpha_sweep.log",
+    threads: 1
+    conda:
+        "../../envs/neuroreg.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/fig6_alpha_sweep.py"
+
+
+rule fig7_adversarial_norms:
+    """Fig. 7 (supplement): median minimal L0, L1, L2, Linf perturbation per condition, per-seed points."""
+    input:
+        adversarial=FIG_ADV,
+    output:
+        png=report(
+            "results/figures/fig7_adversarial_norms.png",
+            caption="../report/fig7_adversarial_norms.rst",
+            category="3. Supplement (Fig. 6, 7, Table 1)",
+            subcategory="Adversarial norms",
+        ),
+        pdf="results/figures/fig7_adversarial_norms.pdf",
+    log:
+        "logs/figures/fig7_adversarial_norms.log",
+    threads: 1
+    conda:
+        "../../envs/neuroreg.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/fig7_adversarial_norms.py"
+
+
+rule table1_gamma:
+    """Table 1 (supplement) drawn: final gamma per layer, mean over the sweep's seeds, per alpha."""
+    input:
+        gamma="results/tables/gamma.csv",
+    output:
+        png=report(
+            "results/figures/table1_gamma.png",
+            caption="../report/table1_gamma.rst",
+            category="3. Supplement (Fig. 6, 7, Table 1)",
+            subcategory="Alpha sweep",
+        ),
+        pdf="results/figures/table1_gamma.pdf",
+    log:
+        "logs/figures/table1_gamma.log",
+    threads: 1
+    conda:
+        "../../envs/neuroreg.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/table1_gamma.py"
+
+
+rule paper_vs_run:
+    """The paper's numbers (section 4.1, 4.2, Fig. 1D) beside this run's."""
+    input:
+        noise=FIG_NOISE,
+        adversarial=FIG_ADV,
+        correlations="results/tables/similarity_correlations.csv",
+    output:
+        report(
+            "results/tables/paper_vs_run.csv",
+            caption="../report/paper_vs_run.rst",
+            category="4. Paper vs this run",
+        ),
+    log:
+        "logs/figures/paper_vs_run.log",
+    threads: 1
+    conda:
+        "../../envs/neuroreg.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/paper_vs_run.py"
+
+
+final_outputs(
+    "figures",
+    [
+        "results/figures/fig4a_noise_robustness.png",
+        "results/figures/fig6_alpha_sweep.png",
+        "results/figures/table1_gamma.png",
+        "results/tables/paper_vs_run.csv",
+    ]
+    + (
+        ["results/figures/fig5_adversarial_steps.png", "results/figures/fig7_adversarial_norms.png"]
+        if FIG_ADV_CONDITIONS
+        else []
+    ),
+)

@@ -50,7 +50,7 @@ rule fig1a_oracle_similarity:
         reliability=expand("results/reliability/{scan}.h5", scan=SCANS),
         order="results/reliability/oracle_order.csv",
     output:
-        png="results/figures/fig1a_oracle_similarity.png",
+        png=report("results/figures/fig1a_oracle_similarity.png", caption="../report/fig1a_oracle_similarity.rst", category="1. Neural similarity (Fig. 1, 2)", subcategory="Fig. 1"),
         pdf="results/figures/fig1a_oracle_similarity.pdf",
     params:
         scans=SCANS,
@@ -71,7 +71,7 @@ rule fig1c_fluctuations:
     input:
         h5="results/reliability/fluctuations.h5",
     output:
-        png="results/figures/fig1c_fluctuations.png",
+        png=report("results/figures/fig1c_fluctuations.png", caption="../report/fig1c_fluctuations.rst", category="1. Neural similarity (Fig. 1, 2)", subcategory="Fig. 1"),
         pdf="results/figures/fig1c_fluctuations.pdf",
     log:
         "logs/figures/fig1c_fluctuations.log",
@@ -91,7 +91,7 @@ rule snr_estimated_vs_true:
         csv=expand("results/reliability/{scan}.csv", scan=VIRTUAL_SCANS),
         h5=expand("results/reliability/{scan}.h5", scan=VIRTUAL_SCANS),
     output:
-        png="results/figures/snr_estimated_vs_true.png",
+        png=report("results/figures/snr_estimated_vs_true.png", caption="../report/snr_estimated_vs_true.rst", category="1. Neural similarity (Fig. 1, 2)", subcategory="Checks"),
         pdf="results/figures/snr_estimated_vs_true.pdf",
     params:
         scans=VIRTUAL_SCANS,

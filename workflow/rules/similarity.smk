@@ -54,6 +54,8 @@ rule similarity_target:
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        "../../envs/neuroreg.yaml"
     script:
         "../scripts/similarity_target.py"
 
@@ -62,9 +64,10 @@ rule similarity_single_scan:
     """neural_model from one scan only (the alpha sweep, supplement Fig. 6)."""
     input:
         stimuli="results/data/stimuli.h5",
-        scans="results/scans/{scan}.h5",
-        reliability="results/reliability/{scan}.h5",
-        predictions="results/encoders/{scan}/predictions.h5",
+        # lists, like similarity_target's inputs (one entry per scan)
+        scans=["results/scans/{scan}.h5"],
+        reliability=["results/reliability/{scan}.h5"],
+        predictions=["results/encoders/{scan}/predictions.h5"],
     output:
         "results/similarity/neural_model_{scan}.h5",
     params:
@@ -80,6 +83,8 @@ rule similarity_single_scan:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../../envs/neuroreg.yaml"
     script:
         "../scripts/similarity_target.py"
 
@@ -103,6 +108,8 @@ rule similarity_vgg:
     resources:
         mem_mb=6000,
         runtime=120,
+    conda:
+        "../../envs/neuroreg.yaml"
     script:
         "../scripts/similarity_vgg.py"
 
@@ -121,6 +128,8 @@ rule similarity_oracle:
     resources:
         mem_mb=3000,
         runtime=10,
+    conda:
+        "../../envs/neuroreg.yaml"
     script:
         "../scripts/similarity_oracle.py"
 
@@ -131,9 +140,9 @@ rule similarity_figures:
         oracle=expand("results/similarity/oracle/{scan}.h5", scan=SCANS),
         order="results/reliability/oracle_order.csv",
     output:
-        fig1b="results/figures/fig1b_model_similarity.png",
+        fig1b=report("results/figures/fig1b_model_similarity.png", caption="../report/fig1b_model_similarity.rst", category="1. Neural similarity (Fig. 1, 2)", subcategory="Fig. 1"),
         fig1b_pdf="results/figures/fig1b_model_similarity.pdf",
-        fig1d="results/figures/fig1d_similarity_scatter.png",
+        fig1d=report("results/figures/fig1d_similarity_scatter.png", caption="../report/fig1d_similarity_scatter.rst", category="1. Neural similarity (Fig. 1, 2)", subcategory="Fig. 1"),
         fig1d_pdf="results/figures/fig1d_similarity_scatter.pdf",
         table="results/tables/similarity_correlations.csv",
     params:
@@ -144,6 +153,8 @@ rule similarity_figures:
     resources:
         mem_mb=3000,
         runtime=10,
+    conda:
+        "../../envs/neuroreg.yaml"
     script:
         "../scripts/similarity_figures.py"
 
@@ -154,7 +165,7 @@ rule fig2_similar_pairs:
         similarity="results/similarity/neural_model.h5",
         stimuli="results/data/stimuli.h5",
     output:
-        png="results/figures/fig2_similar_pairs.png",
+        png=report("results/figures/fig2_similar_pairs.png", caption="../report/fig2_similar_pairs.rst", category="1. Neural similarity (Fig. 1, 2)", subcategory="Fig. 2"),
         pdf="results/figures/fig2_similar_pairs.pdf",
     params:
         n_pairs=3,
@@ -164,6 +175,8 @@ rule fig2_similar_pairs:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../../envs/neuroreg.yaml"
     script:
         "../scripts/fig2_similar_pairs.py"
 

@@ -49,7 +49,7 @@ torch.set_num_threads(snakemake.threads)
 dev = device.select_device(cfg.get("device", "auto"))
 log.info("target=%s alpha=%s seed=%s (torch seed %d) on %s", wc.target, wc.alpha, wc.seed, seed, dev)
 
-cifar = data.load_cifar(snakemake.input.cifar, dev)
+cifar = data.load_cifar(snakemake.input.cifar, dev, n_train=cfg.get("n_train"), n_test=cfg.get("n_test"))
 stimuli, target_attrs = None, {}
 if recipe.alpha > 0:
     dtype = getattr(torch, cfg.get("target_dtype", "float32"))

@@ -52,16 +52,20 @@ def _images(h5, key, path) -> np.ndarray:
     return arr
 
 
-def load_cifar(path, device) -> Cifar:
-    """CIFAR h5 (schema in the brief / README) -> :class:`Cifar` on ``device``."""
+def load_cifar(path, device, n_train: int | None = None, n_test: int | None = None) -> Cifar:
+    """CIFAR h5 (schema in the brief / README) -> :class:`Cifar` on ``device``.
+
+    ``n_train`` / ``n_test``: keep only the first n images of a split (config ``cotrain.n_train`` /
+    ``n_test``; the quick configuration); None = all.
+    """
     with open_h5(path) as h5:
         parts = {}
-        for split in ("train", "test"):
+        for split, n in (("train", n_train), ("test", n_test)):
             images = _images(h5, f"{split}/images", path)
             labels = require_key(h5, f"{split}/labels", path)[()].astype(np.int64)
             if labels.shape != (len(images),):
                 raise InputError(path, f"{split}/labels", f"shape {labels.shape}, expected ({len(images)},)")
-            parts[split] = (images, labels)
+            parts[split] = (images[:n], labels[:n])
         n_classes = int(h5.attrs.get("n_classes", int(parts["train"][1].max()) + 1))
     for split, (_, labels) in parts.items():
         if labels.min() < 0 or labels.max() >= n_classes:

@@ -8,14 +8,22 @@ visible GPU (``{lock_dir}/{host}-gpu{id}.lock``, ``id`` the physical id from
 operating system releases the lock when the process ends, however it ends (even a
 ``kill -9``), so no stale lock survives a crash. When every GPU is taken the job waits.
 The host name in the file name keeps jobs on different nodes sharing a file system
-apart; on SLURM each job normally sees one GPU (``CUDA_VISIBLE_DEVICES`` set by SLURM)
+apart (a file system without flock, e.g. Lustre mounted without ``-o flock``, gives a
+warning and the GPU unclaimed); on SLURM each job normally sees one GPU (``CUDA_VISIBLE_DEVICES`` set by SLURM)
 and simply takes it.
+
+Several jobs per GPU: ``NEUROREG_JOBS_PER_GPU=<k>`` (default 1) gives every GPU k slots
+(lock files ``...-gpu{id}.lock``, ``...-gpu{id}-slot1.lock``, ...); a job takes the lowest
+free slot level over all GPUs, so every GPU gets its first job before any gets a second.
+Run Snakemake with ``--resources gpu=<n_gpus * k>`` to match (``python -m
+neuroreg.cotrain.device`` prints that argument for this machine).
 
 For tests, ``NEUROREG_FAKE_GPUS=<n>`` pretends n GPUs are visible to :func:`gpu_slot`.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
@@ -29,6 +37,7 @@ from neuroreg import logs
 
 log = logs.get("cotrain.device")
 _HELD: list = []  # open lock files: they hold the claim for the life of the process
+JOBS_PER_GPU_ENV = "NEUROREG_JOBS_PER_GPU"
 
 
 def visible_gpu_ids(n: int) -> list[str]:
@@ -38,27 +47,56 @@ def visible_gpu_ids(n: int) -> list[str]:
     return ids[:n] if len(ids) >= n else [str(i) for i in range(n)]
 
 
-def gpu_slot(n_gpus: int, lock_dir="results/.gpu_locks", *, poll_s: float = 2.0, timeout_s: float | None = None) -> int:
-    """Claim a free GPU among ``n_gpus`` visible ones; returns its visible index (0..n-1).
+def jobs_per_gpu() -> int:
+    """Training jobs allowed on one GPU at once: ``NEUROREG_JOBS_PER_GPU`` (default 1)."""
+    raw = os.environ.get(JOBS_PER_GPU_ENV, "1")
+    try:
+        k = int(raw)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise ValueError(f"{JOBS_PER_GPU_ENV}={raw!r}: must be a whole number >= 1")
+    return k
 
-    The claim (an flock on a file in ``lock_dir``) lasts until the process exits or
-    :func:`release` is called. Blocks (polling every ``poll_s``) while all are taken.
+
+def gpu_slot(
+    n_gpus: int,
+    lock_dir="results/.gpu_locks",
+    *,
+    jobs_per_gpu: int = 1,
+    poll_s: float = 2.0,
+    timeout_s: float | None = None,
+) -> int:
+    """Claim a free slot on one of ``n_gpus`` visible GPUs; returns the GPU's visible index (0..n-1).
+
+    Each GPU has ``jobs_per_gpu`` slots; the lowest free slot level over all GPUs is taken
+    (GPU 0 slot 0, GPU 1 slot 0, ..., GPU 0 slot 1, ...). The claim (an flock on a file in
+    ``lock_dir``) lasts until the process exits or :func:`release` is called. Blocks
+    (polling every ``poll_s``) while all slots are taken.
     """
     if n_gpus < 1:
         raise ValueError("gpu_slot: no GPU to claim")
+    if jobs_per_gpu < 1:
+        raise ValueError("gpu_slot: jobs_per_gpu must be >= 1")
     lock_dir = Path(lock_dir)
     lock_dir.mkdir(parents=True, exist_ok=True)
     host = socket.gethostname().split(".")[0] or "host"
     ids = visible_gpu_ids(n_gpus)
+    slots = [(i, gid, level) for level in range(jobs_per_gpu) for i, gid in enumerate(ids)]
     start, waited = time.monotonic(), False
     while True:
-        for i, gid in enumerate(ids):
-            f = open(lock_dir / f"{host}-gpu{gid}.lock", "a+")
+        for i, gid, level in slots:
+            suffix = "" if level == 0 else f"-slot{level}"  # slot 0 keeps the one-job-per-GPU name
+            f = open(lock_dir / f"{host}-gpu{gid}{suffix}.lock", "a+")
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except OSError as e:
                 f.close()
-                continue
+                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    continue  # held by another job
+                # the file system has no flock (e.g. Lustre without -o flock): no claims possible
+                warnings.warn(f"{lock_dir}: no file locks ({e}); using GPU {i} unclaimed", RuntimeWarning, stacklevel=2)
+                return i
             f.seek(0)
             f.truncate()
             f.write(f"{os.getpid()}\n")
@@ -66,9 +104,9 @@ def gpu_slot(n_gpus: int, lock_dir="results/.gpu_locks", *, poll_s: float = 2.0,
             _HELD.append(f)
             return i
         if timeout_s is not None and time.monotonic() - start > timeout_s:
-            raise TimeoutError(f"all {n_gpus} GPUs are claimed (locks in {lock_dir})")
+            raise TimeoutError(f"all {n_gpus} GPUs x {jobs_per_gpu} slots are claimed (locks in {lock_dir})")
         if not waited:
-            log.info("all %d GPUs are claimed by other jobs; waiting", n_gpus)
+            log.info("all %d GPUs x %d slots are claimed by other jobs; waiting", n_gpus, jobs_per_gpu)
             waited = True
         time.sleep(poll_s)
 
@@ -92,8 +130,26 @@ def select_device(preference: str = "auto", lock_dir="results/.gpu_locks") -> to
     if n == 0:
         warnings.warn("no GPU available: training on the CPU (slow at the paper's scale)", RuntimeWarning, stacklevel=2)
         return torch.device("cpu")
-    i = gpu_slot(n, lock_dir)
-    log.info("using GPU %d of %d (physical id %s)", i, n, visible_gpu_ids(n)[i])
+    k = jobs_per_gpu()
+    i = gpu_slot(n, lock_dir, jobs_per_gpu=k)
+    log.info("using GPU %d of %d (physical id %s, up to %d jobs per GPU)", i, n, visible_gpu_ids(n)[i], k)
     if not fake:
         torch.cuda.set_device(i)
     return torch.device("cuda", i)
+
+
+def local_resources(n_gpus: int | None = None, per_gpu: int | None = None, mem_fraction: float = 0.9) -> dict:
+    """Snakemake ``--resources`` for this machine: gpu = GPUs x jobs per GPU, mem_mb = a share of RAM.
+
+    ``n_gpus`` defaults to the visible CUDA devices, ``per_gpu`` to ``NEUROREG_JOBS_PER_GPU``.
+    """
+    if n_gpus is None:
+        fake = os.environ.get("NEUROREG_FAKE_GPUS")
+        n_gpus = int(fake) if fake else (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    per_gpu = jobs_per_gpu() if per_gpu is None else per_gpu
+    mem_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    return {"gpu": n_gpus * per_gpu, "mem_mb": int(mem_mb * mem_fraction)}
+
+
+if __name__ == "__main__":  # snakemake --cores all $(python -m neuroreg.cotrain.device)
+    print("--resources " + " ".join(f"{k}={v}" for k, v in local_resources().items()))

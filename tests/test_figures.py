@@ -1,0 +1,124 @@
+"""Stage 7 plotting functions on small synthetic tables: PNG + PDF written, SEM right, paper-vs-run table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuroreg.figures import robustness as fr
+
+LEVELS = [0.0, 0.05, 0.1, 0.2]
+CONDS = ["none", "neural_model", "shuffle"]
+
+
+def noise_table(seeds=(0, 1, 2)) -> pd.DataFrame:
+    rows = []
+    for c, drop in zip(CONDS, (3.0, 1.5, 2.0)):
+        for s in seeds:
+            for lvl in LEVELS:
+                rows.append({"condition": c, "alpha": 0.0 if c == "none" else 20.0, "seed": s, "level": lvl,
+                             "accuracy": max(0.1, 0.9 - drop * lvl + 0.01 * s), "n_images": 100, "noise_seed": 0})
+    return pd.DataFrame(rows)
+
+
+def adv_table() -> pd.DataFrame:
+    rows = []
+    for c, scale in zip(CONDS, (1.0, 1.4, 1.2)):
+        for s in (0, 1):
+            for norm, base in zip(fr.NORMS, (0.01, 1.0, 0.1, 0.003)):
+                rows.append({"condition": c, "seed": s, "norm": norm, "median": base * scale * (1 + 0.05 * s)})
+    return pd.DataFrame(rows)
+
+
+def assert_written(path):
+    assert path.stat().st_size > 2000
+    assert path.with_suffix(".pdf").stat().st_size > 1000
+
+
+def test_sem_on_a_hand_case():
+    df = pd.DataFrame({"condition": ["a"] * 3 + ["b"], "level": [0.1] * 4, "accuracy": [0.2, 0.4, 0.6, 0.5]})
+    s = fr.mean_sem(df, ["condition", "level"], "accuracy").set_index("condition")
+    # a: mean 0.4, sample sd 0.2, SEM 0.2 / sqrt(3)
+    assert s.loc["a", "mean"] == pytest.approx(0.4)
+    assert s.loc["a", "sem"] == pytest.approx(0.2 / np.sqrt(3))
+    assert s.loc["a", "n"] == 3
+    assert np.isnan(s.loc["b", "sem"]) and s.loc["b", "n"] == 1  # one seed: no error bar
+
+
+def test_read_runs_takes_condition_alpha_seed_from_the_path(tmp_path):
+    for t, a, s in (("none", "0", 0), ("neural_model", "20", 1)):
+        d = tmp_path / "results" / "robustness" / t / f"alpha{a}" / f"seed{s}"
+        d.mkdir(parents=True)
+        pd.DataFrame({"level": [0.0, 0.1], "accuracy": [0.9, 0.5]}).to_csv(d / "noise.csv", index=False)
+    df = fr.read_runs(sorted((tmp_path / "results").rglob("noise.csv")))
+    assert set(df["condition"]) == {"none", "neural_model"}
+    assert df[df["condition"] == "neural_model"]["alpha"].iloc[0] == 20.0
+    assert df[df["condition"] == "neural_model"]["seed"].iloc[0] == 1
+    with pytest.raises(ValueError, match="alpha"):
+        fr.read_runs([tmp_path / "noise.csv"])
+
+
+def test_noisy_examples_match_the_robustness_noise():
+    from neuroreg.robustness.noise import add_noise, draw_noise
+
+    imgs = np.random.default_rng(1).integers(0, 255, (5, 8, 8), dtype=np.uint8)
+    a = fr.noisy_examples(imgs, LEVELS, noise_seed=3, index=2)
+    assert a.shape == (len(LEVELS), 8, 8) and np.array_equal(a, fr.noisy_examples(imgs, LEVELS, 3, index=2))
+    assert a.min() >= 0 and a.max() <= 1
+    np.testing.assert_allclose(a[0], imgs[2] / 255, rtol=1e-6)
+    x = __import__("torch").from_numpy(imgs[:, None]).float() / 255
+    ref = add_noise(x, draw_noise(x.shape, LEVELS[2], 3))[2, 0].numpy()  # what the evaluation saw
+    np.testing.assert_array_equal(a[2], ref)
+
+
+def test_fig4_noise_robustness(tmp_path):
+    summary = fr.mean_sem(noise_table(), ["condition", "level"], "accuracy")
+    ex = fr.noisy_examples(np.random.default_rng(0).integers(0, 255, (3, 32, 32), dtype=np.uint8), LEVELS, 0)
+    fr.plot_noise_robustness(summary, tmp_path / "fig4a.png", examples=ex)
+    assert_written(tmp_path / "fig4a.png")
+    fr.plot_noise_robustness(summary, tmp_path / "fig4b.png", title="CIFAR-100", chance=0.01)
+    assert_written(tmp_path / "fig4b.png")
+
+
+def test_fig5_adversarial_steps(tmp_path):
+    rows = [{"condition": c, "seed": s, "norm": n, "steps": k, "median": 0.1 * m / np.log(k + 1)}
+            for c, m in zip(CONDS, (1, 1.3, 1.1)) for s in (0, 1) for n in ("L2", "Linf") for k in (10, 100, 1000)]
+    fr.plot_adversarial_steps(pd.DataFrame(rows), tmp_path / "fig5.png")
+    assert_written(tmp_path / "fig5.png")
+
+
+def test_fig6_alpha_sweep(tmp_path):
+    df = noise_table().assign(alpha=lambda d: d["condition"].map({"none": 0.0, "neural_model": 4.0, "shuffle": 16.0}))
+    fr.plot_alpha_sweep(fr.mean_sem(df, ["alpha", "level"], "accuracy"), tmp_path / "fig6.png")
+    assert_written(tmp_path / "fig6.png")
+
+
+def test_fig7_adversarial_norms(tmp_path):
+    fr.plot_adversarial_norms(adv_table(), tmp_path / "fig7.png")
+    assert_written(tmp_path / "fig7.png")
+
+
+def test_table1_gamma(tmp_path):
+    gamma = pd.DataFrame({"alpha": [0.0, 4.0], "n_seeds": [2, 2], "gamma_1": [0.2, 0.0], "gamma_5": [0.2, 1.0],
+                          "gamma_9": [0.2, 0.0], "gamma_13": [0.2, 0.0], "gamma_17": [0.2, 0.0]})
+    fr.plot_gamma_table(gamma, tmp_path / "t1.png")
+    assert_written(tmp_path / "t1.png")
+
+
+def test_paper_vs_run_table():
+    corr = pd.DataFrame({"scan": ["a", "mean", "pooled"], "r_data_oracle": [0.3, 0.3, 0.35],
+                         "r_model_oracle": [0.7, 0.7, 0.72]})
+    noise = noise_table()
+    t = fr.paper_vs_run(noise, adv_table(), corr)
+    assert list(t.columns) == fr.PAPER_VS_RUN_COLUMNS
+    assert len(t) == len(fr.PAPER)
+    row = t[(t["quantity"] == "accuracy_at_highest_noise") & (t["condition"] == "none")].iloc[0]
+    top = noise[(noise["condition"] == "none") & (noise["level"] == 0.2)]["accuracy"]
+    assert row["paper"] == 0.20 and row["run"] == pytest.approx(top.mean()) and row["n_seeds"] == 3
+    assert row["run_sem"] == pytest.approx(top.std(ddof=1) / np.sqrt(3))
+    assert t[t["quantity"] == "r_model_oracle"]["run"].iloc[0] == pytest.approx(0.72)
+    vgg = t[(t["quantity"] == "median_L2") & (t["condition"] == "vgg")].iloc[0]
+    assert np.isnan(vgg["run"]) and "not in this run" in vgg["note"]  # no VGG runs
+    empty = fr.paper_vs_run(None, None, None)
+    assert empty["run"].isna().all() and empty["paper"].notna().all()

@@ -1,0 +1,50 @@
+"""Integration: `snakemake --report` on the tiny completed pipeline gives one self-contained HTML holding every figure.
+
+Reuses the session-scoped `pipeline` fixture of conftest.py (the tiny config run end to end once).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import snakemake
+
+pytestmark = pytest.mark.integration
+
+# Every figure the report must show: report() outputs of figures.smk and of the earlier stages.
+REPORT_FIGURES = [
+    "fig1a_oracle_similarity.png", "fig1b_model_similarity.png", "fig1c_fluctuations.png",
+    "fig1d_similarity_scatter.png", "fig2_similar_pairs.png", "snr_estimated_vs_true.png",
+    "fig4a_noise_robustness.png", "fig5_adversarial_steps.png", "fig6_alpha_sweep.png",
+    "fig7_adversarial_norms.png", "table1_gamma.png", "paper_vs_run.csv",
+]
+
+
+@pytest.fixture(scope="module")
+def report(pipeline):
+    root, _ = pipeline
+    out = root / "results" / "report.html"
+    snakemake(root, "--report", str(out))
+    return out.read_text(errors="replace")
+
+
+def test_report_is_one_self_contained_html(report):
+    assert report.lstrip().lower().startswith("<!doctype html") or "<html" in report[:2000].lower()
+    # no resource fetched from the network: scripts and styles are inline
+    assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?://", report)
+
+
+@pytest.mark.parametrize("name", REPORT_FIGURES)
+def test_report_holds_every_figure(report, name, pipeline):  # noqa: F811
+    root, _ = pipeline
+    kind = "tables" if name.endswith(".csv") else "figures"
+    assert (root / "results" / kind / name).exists(), f"{name} was not made"
+    assert name in report, f"{name} is not in the report (is it a report() output with a caption?)"
+
+
+def test_every_made_figure_is_in_the_report(report, pipeline):  # noqa: F811
+    root, _ = pipeline
+    made = sorted(p.name for p in (root / "results" / "figures").glob("*.png"))
+    assert made and not [m for m in made if m not in report]

@@ -1,0 +1,187 @@
+"""Stage 6: noise robustness and minimal adversarial perturbations on tiny analytic models."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from neuroreg.robustness import attacks as A
+from neuroreg.robustness import checks, minimal, noise
+from neuroreg.robustness.parallel import run_minimal_parallel
+
+
+class Linear2(nn.Module):
+    """Two-class linear classifier on (B, 1, 8, 8) images: logit difference w.x + b."""
+
+    def __init__(self, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.fc = nn.Linear(64, 2)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.randn(2, 64, generator=g))
+            self.fc.bias.zero_()
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+    def margin(self, x):
+        w, b = self.fc.weight.detach(), self.fc.bias.detach()
+        return (x.flatten(1) @ (w[1] - w[0]) + b[1] - b[0]), w[1] - w[0]
+
+
+class Quantized(Linear2):
+    """Gradient-masked: the input is rounded to 8 levels (zero gradient everywhere)."""
+
+    def forward(self, x):
+        return self.fc((torch.round(x * 8) / 8).flatten(1))
+
+
+def data(model, n=12, seed=1):
+    """Images in [0.35, 0.65] (box constraints do not bind), labels = the model's class."""
+    g = torch.Generator().manual_seed(seed)
+    x = 0.35 + 0.3 * torch.rand(n, 1, 8, 8, generator=g)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return x, y
+
+
+def analytic(model, x):
+    m, w = model.margin(x)
+    return {"L2": (m.abs() / w.norm(p=2)).numpy(), "Linf": (m.abs() / w.norm(p=1)).numpy()}
+
+
+SMALL = dict(norms=("L2", "Linf"), attacks={"L2": ["carlini_wagner", "ddn"], "Linf": ["pgd"]}, step_budgets=(10, 100),
+             hyperparameters={"carlini_wagner": {"stepsize": [0.01], "binary_search_steps": [5]}, "ddn": {"gamma": [0.05]}},
+             pgd={"rel_stepsize": [0.1], "max_steps": 200, "search_steps": 12}, start_directions=100)
+
+
+# ---- noise -------------------------------------------------------------------------------------------------------
+def test_noise_level0_is_clean_and_noise_deterministic_clipped():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3)).eval()
+    images = torch.randint(0, 256, (50, 1, 8, 8), dtype=torch.uint8)
+    with torch.no_grad():
+        labels = model(images.float() / 255).argmax(1)
+    labels[:10] = (labels[:10] + 1) % 3
+    df = noise.noise_accuracy(model, images, labels, [0.0, 0.1, 0.5], 3, batch_size=16)
+    assert list(df.columns) == ["level", "accuracy", "n_images", "noise_seed"]
+    assert df.accuracy[0] == pytest.approx(0.8) and (df.n_images == 50).all() and (df.noise_seed == 3).all()
+    # same draw for every batch size and call; different seeds differ; clipped to [0, 1]
+    df2 = noise.noise_accuracy(model, images, labels, [0.5, 0.1], 3, batch_size=50)
+    assert df2.set_index("level").accuracy.to_dict() == df.set_index("level").accuracy.loc[[0.5, 0.1]].to_dict()
+    a, b = noise.draw_noise((4, 1, 8, 8), 0.1, 3), noise.draw_noise((4, 1, 8, 8), 0.1, 3)
+    assert torch.equal(a, b) and not torch.equal(a, noise.draw_noise((4, 1, 8, 8), 0.1, 4))
+    assert a.std().item() == pytest.approx(0.1, rel=0.2)
+    noisy = noise.add_noise(images.float() / 255, noise.draw_noise(images.shape, 0.5, 0))
+    assert noisy.min() >= 0 and noisy.max() <= 1 and (noisy == 0).any() and (noisy == 1).any()
+    with pytest.raises(ValueError, match="negative"):
+        noise.noise_accuracy(model, images, labels, [-0.1], 0)
+
+
+# ---- attacks vs analytic minimal perturbations -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def linear_result():
+    model = Linear2().eval()
+    x, y = data(model)
+    y[0] = 1 - y[0]  # a misclassified clean image: distance 0
+    s = minimal.Settings(**SMALL)
+    return model, x, y, s, minimal.evaluate(model, x, y, s)
+
+
+def test_minimal_distances_match_analytic(linear_result):
+    model, x, y, s, result = linear_result
+    true = analytic(model, x)
+    for norm in ("L2", "Linf"):
+        d, attack, _ = minimal.best_per_image(result["records"], norm)
+        assert d[0] == 0 and not result["correct"][0]
+        ok = result["correct"]
+        assert np.all(d[ok] >= true[norm][ok] * (1 - 1e-4)), norm  # never below the true minimum
+        assert np.all(d[ok] <= true[norm][ok] * 1.05), (norm, d[ok] / true[norm][ok])  # within 5 %
+        # the per-image best is the minimum over the records
+        D = np.stack([r.distances for r in result["records"] if r.norm == norm])
+        assert np.array_equal(d, D.min(0))
+
+
+def test_tables_and_checks_pass(linear_result):
+    model, x, y, s, result = linear_result
+    adv, images, steps = minimal.tables(result, np.arange(len(x)) + 100)
+    assert list(adv.columns[:10]) == ["norm", "median", "q10", "q25", "q75", "q90", "mean", "n_images", "n_failed",
+                                      "clean_accuracy"]
+    assert set(adv.norm) == {"L2", "Linf"} and (adv.n_images == len(x)).all() and (adv.n_failed == 0).all()
+    assert adv.clean_accuracy.iloc[0] == pytest.approx((len(x) - 1) / len(x))
+    l2 = adv.set_index("norm").loc["L2"]
+    assert l2.best_share_carlini_wagner + l2.best_share_ddn == pytest.approx(1)
+    assert l2["q10"] <= l2["q25"] <= l2["median"] <= l2["q75"] <= l2["q90"]
+    assert list(images.columns) == ["image_index", "norm", "distance", "best_attack", "best_setting", "clean_correct"]
+    assert images.image_index.iloc[0] == 100 and images.best_attack.iloc[0] == "misclassified"
+    assert set(steps.steps) == {10, 100} and list(steps.columns[:3]) == ["norm", "steps", "median"]
+    c = checks.run_checks(model, x, y, result)
+    assert c["passed"], c
+    assert c["clean_accuracy"]["model"] == c["clean_accuracy"]["foolbox"]
+
+
+def test_checks_fail_on_gradient_masked_model():
+    model = Quantized().eval()
+    x, y = data(model)
+    result = minimal.evaluate(model, x, y, minimal.Settings(**{**SMALL, "step_budgets": (10,)}))
+    c = checks.run_checks(model, x, y, result)
+    assert not c["passed"]
+    assert not c["gradient_masking"]["passed"] and not c["unbounded_success"]["passed"]
+    assert c["clean_accuracy"]["passed"]
+
+
+def test_pgd_search_is_deterministic_and_bounded():
+    model = Linear2().eval()
+    x, y = data(model, n=6)
+    hi = np.full(len(x), 0.2)
+    a1, d1 = A.pgd_minimal(model, x, y, hi, steps=20, rel_stepsizes=[0.1], search_steps=8, seed=5)
+    a2, d2 = A.pgd_minimal(model, x, y, hi, steps=20, rel_stepsizes=[0.1], search_steps=8, seed=5)
+    assert np.array_equal(d1, d2) and torch.equal(a1, a2)
+    assert np.all(np.isfinite(d1)) and A.is_adversarial(model, a1, y).all()
+
+
+def test_process_pool_equals_single_process():
+    model = Linear2().eval()
+    x, y = data(model, n=6)
+    one = run_minimal_parallel(model, x, y, "ddn", "L2", 30, {}, processes=1)
+    two = run_minimal_parallel(model, x, y, "ddn", "L2", 30, {}, processes=2)
+    np.testing.assert_allclose(A.distance(one, x, "L2"), A.distance(two, x, "L2"), rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_brendel_bethge_parallel_matches_single_and_analytic():
+    """Slow: numba compiles the solver in each process (about a minute on a 2-core CPU)."""
+    model = Linear2().eval()
+    x, y = data(model, n=6)
+    starts, _ = A.starting_points(model, x, y, x, "L2", directions=100, steps=100)
+    hp = {"lr": 0.01}
+    one = run_minimal_parallel(model, x, y, "brendel_bethge", "L2", 200, hp, starts=starts, processes=1)
+    two = run_minimal_parallel(model, x, y, "brendel_bethge", "L2", 200, hp, starts=starts, processes=2)
+    d1, d2 = A.checked_distance(model, one, x, y, "L2"), A.checked_distance(model, two, x, y, "L2")
+    np.testing.assert_allclose(d1, d2, rtol=1e-6)
+    true = analytic(model, x)["L2"]
+    assert np.all(d1 >= true * (1 - 1e-4)) and np.all(d1 <= true * 1.05)
+
+
+def test_bad_inputs_raise_input_error(tmp_path):
+    import h5py
+
+    from neuroreg.io import InputError
+    from neuroreg.robustness import io
+
+    (tmp_path / "metrics.json").write_text('{"target": "none"}')
+    with pytest.raises(InputError, match="metrics.json: model: missing"):
+        io.load_model(tmp_path / "model.pt", tmp_path / "metrics.json")
+    (tmp_path / "metrics.json").write_text('{"model": {"arch": "resnet18", "num_classes": 10, "width": 8}}')
+    (tmp_path / "model.pt").write_bytes(b"not a state dict")
+    with pytest.raises(InputError, match="model.pt"):
+        io.load_model(tmp_path / "model.pt", tmp_path / "metrics.json")
+    with h5py.File(tmp_path / "c.h5", "w") as h:
+        h["test/images"] = np.zeros((4, 8, 8), np.uint8)
+        h["test/labels"] = np.zeros(3, np.int64)
+    with pytest.raises(InputError, match="test/labels"):
+        io.load_test(tmp_path / "c.h5")

@@ -1,0 +1,96 @@
+"""Integration: the Snakefile on a tiny configuration, end to end, on the CPU.
+
+Same code paths as the default experiment (virtual scans on photos, CIFAR in the python
+layout), tiny sizes: two virtual scans of 40 neurons, 48 + 8 stimuli, 100 CIFAR images,
+encoders for 2 epochs, co-training for 1 epoch of every condition at width 8.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from conftest import snakemake
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.integration
+
+
+def test_dry_run_of_default_config_lists_every_stage():
+    if not (REPO.parent / "shared" / "data").exists():
+        pytest.skip("../shared/data is absent")
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--quiet", "rules"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rule in ("stimulus_bank", "simulate_scan", "reliability", "encoder", "similarity_target", "cotrain"):
+        assert rule in proc.stdout, f"{rule} missing from the default DAG"
+
+
+def test_every_stage_made_its_files(pipeline):
+    root, cfg = pipeline
+    r = root / "results"
+    for scan in cfg["virtual_v1"]["scans"]:
+        assert (r / "scans" / f"{scan}.h5").exists()
+        assert (r / "reliability" / f"{scan}.csv").exists()
+        for name in ("model.pt", "metrics.json", "predictions.h5"):
+            assert (r / "encoders" / scan / name).exists()
+    for target in ("neural_model", "neural_data", "shuffle", "ground_truth"):
+        with h5py.File(r / "similarity" / f"{target}.h5") as f:
+            s = f["similarity"][()]
+            assert s.shape == (48, 48) and np.allclose(s, s.T) and np.all(np.diag(s) == 1)
+    for cond in ("none", "neural_model", "neural_data", "shuffle", "ground_truth"):
+        alpha = 0 if cond == "none" else cfg["cotrain"]["alpha"]
+        run = r / "cotrain" / cond / f"alpha{alpha}" / "seed0"
+        rows = list(csv.DictReader(open(run / "history.csv")))
+        assert len(rows) == 1 and "test_accuracy" in rows[0]
+        assert json.loads((run / "metrics.json").read_text())
+    for fig in ("fig1a_oracle_similarity", "fig1c_fluctuations", "snr_estimated_vs_true",
+                "fig1b_model_similarity", "fig1d_similarity_scatter", "fig2_similar_pairs"):
+        assert (r / "figures" / f"{fig}.png").stat().st_size > 1000
+        assert (r / "figures" / f"{fig}.pdf").exists()
+    assert (r / "tables" / "gamma.csv").exists()
+
+
+def test_nothing_left_to_do_and_no_temp_files(pipeline):
+    root, _ = pipeline
+    proc = snakemake(root, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert not [p for p in (root / "results").rglob(".*.tmp-*")]
+
+
+def test_same_config_same_result(pipeline, tmp_path):
+    """Determinism: a second run from scratch gives bit-identical scans and similarity targets."""
+    root, _ = pipeline
+    cfg = yaml.safe_load((root / "config.yaml").read_text())
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    snakemake(tmp_path, "results/similarity/neural_model.h5")
+    for rel, key in (("scans/v1_a1_s1.h5", "responses"), ("similarity/neural_model.h5", "similarity")):
+        with h5py.File(root / "results" / rel) as a, h5py.File(tmp_path / "results" / rel) as b:
+            np.testing.assert_array_equal(a[key][()], b[key][()])
+
+
+def test_bad_config_value_is_refused(tmp_path):
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg["stimuli"]["repeats"] = 1
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(tmp_path, "-n", check=False, timeout=120)
+    assert proc.returncode != 0
+    assert "repeats" in proc.stdout + proc.stderr
+
+
+def test_wrong_data_path_is_named(tmp_path):
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg["data"]["photos"] = str(tmp_path / "no_such_photos.zip")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(tmp_path, "-n", check=False, timeout=120)
+    assert proc.returncode != 0
+    assert "data.photos" in proc.stdout + proc.stderr and "no_such_photos.zip" in proc.stdout + proc.stderr

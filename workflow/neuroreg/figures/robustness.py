@@ -1,0 +1,278 @@
+"""Stage 7 figures of the co-training results: Fig. 4 (noise), 5 (attack steps), 6 (alpha sweep), 7 (Lp norms), Table 1.
+
+Pure plotting functions: they take DataFrames / arrays and a path (``style.save`` writes PNG + PDF).
+The long tables they take have one row per (run, ...) with the run's ``condition`` (the similarity
+target, ``none`` for alpha = 0), ``alpha`` and ``seed``, as :func:`read_runs` builds them from
+``results/robustness/{target}/alpha{alpha}/seed{seed}/*.csv``.
+
+Error bars are the standard error of the mean over seeds, SEM = sd / sqrt(n) with the n - 1
+sample sd (Fig. 4 of the paper: "standard error of mean, with 5 random seeds").
+"""
+
+from __future__ import annotations
+
+import re
+import numpy as np
+import pandas as pd
+
+from .style import CONDITION_COLORS, CONDITION_LABELS, plt, save
+
+RUN_PATH = re.compile(r"(?P<target>[^/\\]+)[/\\]alpha(?P<alpha>[0-9.]+)[/\\]seed(?P<seed>[0-9]+)[/\\][^/\\]+$")
+NORMS = ["L0", "L1", "L2", "Linf"]
+NORM_LABELS = {"L0": "$L_0$", "L1": "$L_1$", "L2": "$L_2$", "Linf": r"$L_\infty$"}
+NORM_UNITS = {
+    "L0": "number of pixels changed (of 32 x 32)",
+    "L1": "sum |perturbation| (pixel scale 0-1)",
+    "L2": "||perturbation||$_2$ (pixel scale 0-1)",
+    "Linf": "max |perturbation| (pixel scale 0-1)",
+}
+
+
+def read_runs(paths) -> pd.DataFrame:
+    """Concatenate per-run CSVs, adding ``condition``, ``alpha`` (float) and ``seed`` (int) from each path."""
+    frames = []
+    for p in paths:
+        m = RUN_PATH.search(str(p))
+        if m is None:
+            raise ValueError(f"{p}: not a .../{{target}}/alpha{{alpha}}/seed{{seed}}/file path")
+        df = pd.read_csv(p)
+        df.insert(0, "seed", int(m["seed"]))
+        df.insert(0, "alpha", float(m["alpha"]))
+        df.insert(0, "condition", m["target"])
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def mean_sem(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
+    """Mean, SEM (n - 1 sd / sqrt(n); NaN for a single seed) and n of ``value`` over the rows of each group."""
+    g = df.groupby(by, sort=True)[value]
+    out = g.agg(mean="mean", sd=lambda v: v.std(ddof=1), n="count").reset_index()
+    out["sem"] = out["sd"] / np.sqrt(out["n"])
+    return out.drop(columns="sd")
+
+
+def _order(conditions) -> list[str]:
+    known = [c for c in CONDITION_COLORS if c in set(conditions)]
+    return known + sorted(set(conditions) - set(known))
+
+
+def _color(c):
+    return CONDITION_COLORS.get(c, "0.5")
+
+
+def _label(c):
+    return CONDITION_LABELS.get(c, c)
+
+
+def noisy_examples(images: np.ndarray, levels, noise_seed: int, index: int = 0) -> np.ndarray:
+    """The test image ``index`` at every noise level exactly as the robustness stage saw it.
+
+    images: the evaluated test images (N, H, W) uint8 (the first N of cifar10.h5 ``test/images``);
+    returns (n_levels, H, W) float in [0, 1]: clip(x + noise, 0, 1) with the noise of
+    :func:`neuroreg.robustness.noise.draw_noise` (drawn for all N images, seeded by noise_seed and
+    the level), row ``index``.
+    """
+    import torch
+
+    from neuroreg.robustness.noise import add_noise, draw_noise
+
+    x = torch.from_numpy(np.ascontiguousarray(images[index : index + 1, None])).float().div_(255.0)
+    out = []
+    for level in levels:
+        z = draw_noise((len(images), 1) + images.shape[1:], float(level), noise_seed)[index : index + 1] \
+            if level > 0 else torch.zeros_like(x)
+        out.append(add_noise(x.clone(), z)[0, 0].numpy())
+    return np.stack(out)
+
+
+def plot_noise_robustness(summary: pd.DataFrame, path, *, examples: np.ndarray | None = None,
+                          title: str = "CIFAR-10 accuracy under Gaussian noise", chance: float | None = 0.1) -> None:
+    """Fig. 4A/B: test accuracy vs noise level per condition, mean +- SEM over seeds.
+
+    summary: :func:`mean_sem` of the noise table by [condition, level] (columns condition, level,
+    mean, sem, n; accuracy as a fraction). examples: (n_levels, H, W) images in [0, 1] drawn in a
+    row below the plot, one per level in ``summary``'s level order.
+    """
+    levels = np.sort(summary["level"].unique())
+    n_ex = 0 if examples is None else len(examples)
+    fig = plt.figure(figsize=(max(6.0, 0.75 * n_ex), 4.6 if n_ex else 3.6))
+    gs = fig.add_gridspec(2 if n_ex else 1, max(n_ex, 1), height_ratios=[4, 1] if n_ex else [1], hspace=0.45)
+    ax = fig.add_subplot(gs[0, :])
+    for c in _order(summary["condition"]):
+        d = summary[summary["condition"] == c].sort_values("level")
+        n = int(d["n"].max())
+        ax.errorbar(d["level"], 100 * d["mean"], yerr=100 * d["sem"].fillna(0), color=_color(c), marker="o", ms=3.5,
+                    lw=1.5, capsize=2.5, label=f"{_label(c)} (n = {n} seed{'s' if n != 1 else ''})")
+    if chance is not None:
+        ax.axhline(100 * chance, color="0.7", lw=0.8, ls=":", label="chance")
+    ax.set_xlabel("Gaussian noise sd (pixel scale 0-1)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.legend(frameon=False, fontsize=8)
+    for k in range(n_ex):
+        a = fig.add_subplot(gs[1, k])
+        a.imshow(examples[k], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        a.set_xticks([])
+        a.set_yticks([])
+        a.set_xlabel((f"σ = {levels[k]:g}" if k == 0 else f"{levels[k]:g}") if k < len(levels) else "", fontsize=7)
+    save(fig, path)
+
+
+def plot_adversarial_steps(steps: pd.DataFrame, path) -> None:
+    """Fig. 5: median minimal L2 and Linf perturbation vs attack steps per condition (mean +- SEM over seeds).
+
+    steps: columns condition, seed, norm, steps, median (the adversarial_steps.csv rows of every run).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.4))
+    for ax, norm in zip(axes, ["L2", "Linf"]):
+        d = steps[steps["norm"] == norm]
+        if d.empty:
+            ax.text(0.5, 0.5, f"no {norm} results", ha="center", va="center", transform=ax.transAxes)
+        s = mean_sem(d, ["condition", "steps"], "median") if len(d) else d
+        for c in _order(s["condition"]) if len(d) else []:
+            e = s[s["condition"] == c].sort_values("steps")
+            ax.errorbar(e["steps"], e["mean"], yerr=e["sem"].fillna(0), color=_color(c), marker="o", ms=3.5,
+                        capsize=2.5, label=_label(c))
+        ax.set_xscale("log")
+        ax.set_xlabel("attack steps (gradient queries)")
+        ax.set_ylabel(f"median minimal {NORM_LABELS[norm]} perturbation\n(pixel scale 0-1)")
+        ax.set_title(f"{NORM_LABELS[norm]} attack")
+        if len(d):
+            ax.legend(frameon=False, fontsize=8)
+    fig.suptitle("Adversarial robustness vs attack budget (higher = more robust)")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def plot_alpha_sweep(summary: pd.DataFrame, path, *, cmap: str = "viridis", chance: float | None = 0.1) -> None:
+    """Fig. 6: accuracy vs noise level for each alpha of the sweep (mean +- SEM over its seeds).
+
+    summary: :func:`mean_sem` by [alpha, level] (columns alpha, level, mean, sem, n).
+    """
+    alphas = np.sort(summary["alpha"].unique())
+    colors = plt.get_cmap(cmap)(np.linspace(0.0, 0.85, len(alphas)))
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    for a, col in zip(alphas, colors):
+        d = summary[summary["alpha"] == a].sort_values("level")
+        ax.errorbar(d["level"], 100 * d["mean"], yerr=100 * d["sem"].fillna(0), color=col, marker="o", ms=3.5,
+                    capsize=2.5, label=f"α = {a:g}" + (" (None)" if a == 0 else "") + f", n = {int(d['n'].max())}")
+    if chance is not None:
+        ax.axhline(100 * chance, color="0.7", lw=0.8, ls=":", label="chance")
+    ax.set_xlabel("Gaussian noise sd (pixel scale 0-1)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Regularization strength α (Eq. 7), single-scan neural target")
+    ax.legend(frameon=False, fontsize=8, title="α, seeds")
+    save(fig, path)
+
+
+def plot_adversarial_norms(adv: pd.DataFrame, path) -> None:
+    """Fig. 7: median minimal perturbation per condition, one panel per norm; bars = mean over seeds, dots = seeds.
+
+    adv: columns condition, seed, norm, median (the adversarial.csv rows of every run).
+    """
+    fig, axes = plt.subplots(1, 4, figsize=(11.0, 3.2))
+    for ax, norm in zip(axes, NORMS):
+        d = adv[adv["norm"] == norm]
+        conds = _order(d["condition"])
+        for k, c in enumerate(conds):
+            v = d[d["condition"] == c]["median"].to_numpy(float)
+            ax.bar(k, np.nanmean(v), color=_color(c), alpha=0.55, width=0.7, label=_label(c))
+            jitter = np.linspace(-0.15, 0.15, len(v)) if len(v) > 1 else np.zeros(1)
+            ax.scatter(k + jitter, v, color=_color(c), edgecolor="k", linewidths=0.5, s=14, zorder=3)
+        ax.set_xticks(range(len(conds)))
+        ax.set_xticklabels([_label(c) for c in conds], rotation=30, ha="right")
+        ax.set_title(NORM_LABELS[norm])
+        ax.set_ylabel(f"median minimal perturbation\n{NORM_UNITS[norm]}", fontsize=7.5)
+        if not conds:
+            ax.text(0.5, 0.5, f"{norm} not evaluated\n(config robustness.norms)", ha="center", va="center",
+                    transform=ax.transAxes, color="0.4")
+    handles, labels = axes[0].get_legend_handles_labels()
+    for ax in axes[1:]:  # a condition may be missing from the first panel
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h), labels.append(lab)
+    fig.legend(handles, labels, loc="upper center", ncol=max(len(labels), 1), frameon=False,
+               bbox_to_anchor=(0.5, 1.08))
+    fig.tight_layout()
+    save(fig, path)
+
+
+def plot_gamma_table(gamma: pd.DataFrame, path) -> None:
+    """Table 1 as a heat map: final gamma_k (Eq. 10) per layer, mean over seeds, one row per alpha.
+
+    gamma: results/tables/gamma.csv (columns alpha, n_seeds, gamma_{k}...).
+    """
+    cols = [c for c in gamma.columns if c.startswith("gamma_")]
+    vals = gamma[cols].to_numpy(float)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(cols), 0.9 + 0.4 * len(gamma)))
+    im = ax.imshow(vals, cmap="Greys", vmin=0, vmax=1, aspect="auto")
+    for i in range(vals.shape[0]):
+        for j in range(vals.shape[1]):
+            ax.text(j, i, f"{vals[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                    color="w" if vals[i, j] > 0.6 else "k")
+    ax.set_xticks(range(len(cols)))
+    ax.set_xticklabels([f"γ$_{{{c.split('_', 1)[1]}}}$" for c in cols])
+    ax.set_yticks(range(len(gamma)))
+    ax.set_yticklabels([f"α = {a:g} (n = {int(n)})" for a, n in zip(gamma["alpha"], gamma["n_seeds"])])
+    ax.set_xlabel("conv layer k of Eq. 10")
+    ax.set_title("Table 1: final layer weights γ$_k$ (mean over seeds)")
+    fig.colorbar(im, ax=ax, label="γ$_k$")
+    save(fig, path)
+
+
+# Section 4 and Fig. 1D of the paper: (quantity, condition, paper value, unit).
+PAPER = [
+    ("accuracy_at_highest_noise", "neural_model", 0.50, "fraction", "section 4.1: '50% vs 20% at the highest noise level' (Fig. 4A)"),
+    ("accuracy_at_highest_noise", "none", 0.20, "fraction", "section 4.1 (Fig. 4A)"),
+    ("median_L2", "none", 0.09, "pixel scale 0-1", "section 4.2"),
+    ("median_L2", "shuffle", 0.11, "pixel scale 0-1", "section 4.2"),
+    ("median_L2", "vgg", 0.11, "pixel scale 0-1", "section 4.2"),
+    ("median_L2", "neural_model", 0.13, "pixel scale 0-1", "section 4.2"),
+    ("median_Linf", "none", 0.0025, "pixel scale 0-1", "section 4.2"),
+    ("median_Linf", "shuffle", 0.003, "pixel scale 0-1", "section 4.2"),
+    ("median_Linf", "vgg", 0.0028, "pixel scale 0-1", "section 4.2"),
+    ("median_Linf", "neural_model", 0.0034, "pixel scale 0-1", "section 4.2"),
+    ("r_data_oracle", "", 0.39, "Pearson r", "Fig. 1D: S^data vs S^oracle"),
+    ("r_model_oracle", "", 0.73, "Pearson r", "Fig. 1D: S^model vs S^oracle"),
+]
+PAPER_VS_RUN_COLUMNS = ["quantity", "condition", "paper", "run", "run_sem", "n_seeds", "unit", "note"]
+
+
+def paper_vs_run(noise: pd.DataFrame | None, adv: pd.DataFrame | None, correlations: pd.DataFrame | None) -> pd.DataFrame:
+    """The paper's numbers (section 4, Fig. 1D) beside this run's.
+
+    noise: long noise table (condition, seed, level, accuracy); the run's value is the mean over
+    seeds at its highest level. adv: long adversarial table (condition, seed, norm, median); the
+    run's value is the mean over seeds of each model's median. correlations: similarity_correlations.csv
+    (row ``scan == 'pooled'``). A missing table or condition gives an empty ``run`` and a note.
+    """
+    rows = []
+    for quantity, cond, paper, unit, source in PAPER:
+        run, sem, n, note = np.nan, np.nan, np.nan, source  # n_seeds: only for per-seed quantities
+        if quantity == "accuracy_at_highest_noise":
+            if noise is not None and (noise["condition"] == cond).any():
+                d = noise[noise["condition"] == cond]
+                top = d["level"].max()
+                v = d[d["level"] == top]["accuracy"]
+                run, n = v.mean(), len(v)
+                sem = v.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+                note += f"; run: noise sd {top:g} (the paper's highest level is not stated numerically)"
+        elif quantity.startswith("median_"):
+            norm = quantity.split("_", 1)[1]
+            if adv is not None and ((adv["condition"] == cond) & (adv["norm"] == norm)).any():
+                v = adv[(adv["condition"] == cond) & (adv["norm"] == norm)]["median"]
+                run, n = v.mean(), len(v)
+                sem = v.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+                note += "; run: mean over seeds of the median over images"
+        elif correlations is not None and quantity in correlations.columns:
+            pooled = correlations[correlations["scan"].astype(str) == "pooled"]
+            if len(pooled):
+                run = float(pooled[quantity].iloc[0])
+                note += "; run: pooled over scans (one value, no seeds)"
+        if np.isnan(run):
+            note += "; not in this run"
+        rows.append({"quantity": quantity, "condition": cond, "paper": paper, "run": run, "run_sem": sem,
+                     "n_seeds": n, "unit": unit, "note": note})
+    return pd.DataFrame(rows, columns=PAPER_VS_RUN_COLUMNS)

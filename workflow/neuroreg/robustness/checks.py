@@ -1,0 +1,77 @@
+"""Sanity checks that guard against a broken adversarial evaluation (Carlini et al. 2019 style).
+
+1. ``unbounded_success``: with an unbounded budget (epsilons=None) every attack, run with
+   the largest step budget, must find an adversarial for every correctly classified image
+   (re-classified by the model). Failures at smaller budgets are listed, not failed on
+   (C&W with 10 steps may not reach the boundary).
+2. ``clean_accuracy``: the accuracy of the Foolbox-wrapped model (``fb.utils.accuracy``)
+   equals the model's own accuracy on the same images.
+3. ``gradient_masking``: the gradient-free reference (dataset nearest other-class image or
+   blended uniform noise, see :func:`attacks.starting_points`) must not beat the gradient
+   attacks that do not start from it (C&W, DDN, PGD): it fails when on more than
+   ``max_fraction`` of the correct images the reference is smaller than the best gradient
+   distance times (1 - tolerance). Brendel & Bethge is excluded: it starts from the
+   reference, so it can never be worse. Not applicable to norms with no such attack (L0, L1).
+"""
+
+from __future__ import annotations
+
+import foolbox as fb
+import numpy as np
+import torch
+
+from neuroreg import logs
+
+from . import attacks as A
+
+log = logs.get("robustness.checks")
+
+
+def unbounded_success(records, correct) -> dict:
+    per = {f"{r.norm}/{r.attack}/{r.setting}/steps={r.steps}": int(np.isinf(r.distances[correct]).sum()) for r in records}
+    top = max((r.steps for r in records), default=0)
+    full = [int(np.isinf(r.distances[correct]).sum()) for r in records if r.steps == top]
+    return {"passed": all(v == 0 for v in full), "checked_steps": top, "n_failed": per}
+
+
+def clean_accuracy(model, x, y, device="cpu") -> dict:
+    own = float((~A.is_adversarial(model.eval().to(device), x.to(device), y.to(device))).float().mean())
+    wrapped = float(fb.utils.accuracy(A.wrap(model, device), x.to(device), y.to(device)))
+    return {"passed": abs(own - wrapped) < 1e-12, "model": own, "foolbox": wrapped}
+
+
+def gradient_masking(records, starts, correct, tolerance=0.05, max_fraction=0.05) -> dict:
+    out = {}
+    for norm, ref in starts.items():
+        rs = [r for r in records if r.norm == norm and r.attack in A.GRADIENT_ONLY]
+        if not rs or not correct.any():
+            out[norm] = {"passed": True, "applicable": False}
+            continue
+        grad = np.stack([r.distances for r in rs]).min(0)[correct]
+        free = ref[correct]
+        beaten = free < grad * (1 - tolerance)
+        out[norm] = {
+            "passed": bool(beaten.mean() <= max_fraction),
+            "applicable": True,
+            "fraction_gradient_free_smaller": float(beaten.mean()),
+            "median_gradient_free": float(np.median(free)),
+            "median_gradient": float(np.median(grad)),
+            "tolerance": tolerance,
+            "max_fraction": max_fraction,
+        }
+    return {"passed": all(v["passed"] for v in out.values()), "per_norm": out}
+
+
+def run_checks(model, x, y, result, *, device="cpu", tolerance=0.05, max_fraction=0.05) -> dict:
+    """All checks as a JSON-ready dict with ``passed``; logs a warning for each failure."""
+    checks = {
+        "unbounded_success": unbounded_success(result["records"], result["correct"]),
+        "clean_accuracy": clean_accuracy(model, x, y, device),
+        "gradient_masking": gradient_masking(result["records"], result["starts"], result["correct"], tolerance,
+                                             max_fraction),
+    }
+    for name, c in checks.items():
+        if not c["passed"]:
+            log.warning("sanity check %s FAILED: %s", name, c)
+    checks["passed"] = all(c["passed"] for c in checks.values())
+    return checks
