@@ -27,7 +27,8 @@ rule encoder:
     conda:
         "../../envs/neuroreg.yaml"
     resources:
-        gpu=lambda wc: 1 if config["encoder"].get("device", "auto") == "cuda" else 0,
+        # a GPU job unless the config pins the CPU (on a CPU-only machine the job runs on the CPU)
+        gpu=0 if config["encoder"].get("device", "auto") == "cpu" else 1,
         mem_mb=8000,
         runtime=120,
     script:

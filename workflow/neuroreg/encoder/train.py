@@ -63,11 +63,15 @@ class EncoderConfig:
 
 
 def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """'cpu', or a GPU of this job's own (claimed with a file lock, as co-training jobs do, so
+    concurrent encoder jobs on a multi-GPU machine land on different devices)."""
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError(None, "encoder.device", "cuda requested but no CUDA device is available")
-    return torch.device(device)
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        from ..cotrain.device import select_device
+
+        return select_device(device)
+    return torch.device("cpu" if device == "auto" else device)
 
 
 def poisson_loss(rate: torch.Tensor, target: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
