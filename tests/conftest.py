@@ -63,7 +63,7 @@ TINY = {
     "cotrain.alpha_sweep": {"alphas": [0, 4], "seeds": [0]},
     "robustness.noise_levels": [0.0, 0.1],
     "robustness.n_noise": 50,
-    "robustness.n_adversarial": 4,
+    "robustness.n_adversarial": 8,
     "robustness.norms": ["L2", "Linf"],
     "robustness.attacks": {"L2": ["ddn"], "Linf": ["pgd"]},
     "robustness.step_budgets": [5, 10],

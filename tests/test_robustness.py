@@ -185,3 +185,14 @@ def test_bad_inputs_raise_input_error(tmp_path):
         h["test/labels"] = np.zeros(3, np.int64)
     with pytest.raises(InputError, match="test/labels"):
         io.load_test(tmp_path / "c.h5")
+
+
+def test_model_wrong_on_every_image_scores_zero():
+    """Nothing to attack: every distance is 0 and the evaluation still completes."""
+    model = Linear2()
+    x, y = data(model)
+    y = 1 - model(x).argmax(1)  # labels the model always gets wrong
+    result = minimal.evaluate(model, x, y, minimal.Settings(**{**SMALL, "step_budgets": (10,)}))
+    assert result["clean_accuracy"] == 0.0
+    for r in result["records"]:
+        assert np.all(r.distances == 0)

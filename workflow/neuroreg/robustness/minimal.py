@@ -82,9 +82,10 @@ def evaluate(model, x, y, s: Settings, *, device="cpu") -> dict:
     records, starts_out = [], {}
     for norm in s.norms:
         start_d = np.zeros(len(x))
-        starts, d = A.starting_points(model, xc, yc, x, norm, seed=s.seed, directions=s.start_directions,
-                                      steps=s.start_directions)
-        start_d[idx] = d
+        if len(idx):  # a model that gets none of the images right has nothing to attack
+            starts, d = A.starting_points(model, xc, yc, x, norm, seed=s.seed, directions=s.start_directions,
+                                          steps=s.start_directions)
+            start_d[idx] = d
         starts_out[norm] = start_d
         for steps in s.step_budgets:
             for name in s.attacks.get(norm, []):
