@@ -45,7 +45,7 @@ def tiny_scan() -> Scan:
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 480) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--cores", "2", "--configfile", str(workdir / "config.yaml"), *args]
+           "--cores", "2", *args, "--configfile", str(workdir / "config.yaml")]  # --configfile takes several values: last
     env = dict(os.environ, PYTHONHASHSEED="0")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
