@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 import torch
 
-from neuroreg.cotrain import data, device, outputs, resnet, train
+from neuroreg import devices as device
+from neuroreg.cotrain import data, outputs, resnet, train
 from neuroreg.cotrain.similarity_loss import LayerMixer, centered_cosine_similarity, similarity_loss
 from neuroreg.io import InputError
 
@@ -281,7 +282,7 @@ def test_concurrent_jobs_get_different_gpus(tmp_path):
     code = textwrap.dedent(
         f"""
         import os, time
-        from neuroreg.cotrain import device
+        from neuroreg import devices as device
         d = device.select_device("auto", lock_dir={str(tmp_path / "locks")!r})
         print(d, flush=True)
         for _ in range(600):  # hold the GPU until both jobs have one

@@ -38,7 +38,8 @@ log = logs.setup(snakemake.log[0])
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from neuroreg.cotrain import data, device, outputs, train  # noqa: E402
+from neuroreg import devices as device
+from neuroreg.cotrain import data, outputs, train  # noqa: E402
 
 cfg = snakemake.params.cotrain
 wc = snakemake.wildcards

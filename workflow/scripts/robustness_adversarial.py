@@ -40,7 +40,7 @@ def main(snakemake):
     import numpy as np
     import torch
 
-    from neuroreg.cotrain.device import select_device
+    from neuroreg.devices import select_device
     from neuroreg.io import write_json
     from neuroreg.robustness import checks, io, minimal
 

@@ -27,7 +27,7 @@ log = logs.setup(snakemake.log[0])
 
 import torch  # noqa: E402
 
-from neuroreg.cotrain.device import select_device  # noqa: E402
+from neuroreg.devices import select_device  # noqa: E402
 from neuroreg.robustness import io, noise  # noqa: E402
 
 cfg = snakemake.params.robustness

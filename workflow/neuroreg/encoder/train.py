@@ -68,7 +68,7 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError(None, "encoder.device", "cuda requested but no CUDA device is available")
     if device in ("auto", "cuda") and torch.cuda.is_available():
-        from ..cotrain.device import select_device
+        from ..devices import select_device
 
         return select_device(device)
     return torch.device("cpu" if device == "auto" else device)

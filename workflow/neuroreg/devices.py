@@ -16,7 +16,7 @@ Several jobs per GPU: ``NEUROREG_JOBS_PER_GPU=<k>`` (default 1) gives every GPU 
 (lock files ``...-gpu{id}.lock``, ``...-gpu{id}-slot1.lock``, ...); a job takes the lowest
 free slot level over all GPUs, so every GPU gets its first job before any gets a second.
 Run Snakemake with ``--resources gpu=<n_gpus * k>`` to match (``python -m
-neuroreg.cotrain.device`` prints that argument for this machine).
+neuroreg.devices`` prints that argument for this machine).
 
 For tests, ``NEUROREG_FAKE_GPUS=<n>`` pretends n GPUs are visible to :func:`gpu_slot`.
 """
@@ -35,7 +35,7 @@ import torch
 
 from neuroreg import logs
 
-log = logs.get("cotrain.device")
+log = logs.get("devices")
 _HELD: list = []  # open lock files: they hold the claim for the life of the process
 JOBS_PER_GPU_ENV = "NEUROREG_JOBS_PER_GPU"
 
@@ -122,7 +122,7 @@ def release() -> None:
 def select_device(preference: str = "auto", lock_dir="results/.gpu_locks") -> torch.device:
     """'cpu' -> CPU; 'auto' | 'cuda' -> a GPU of its own (see module doc), or the CPU with a warning."""
     if preference not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"cotrain.device: {preference!r} is not auto, cpu or cuda")
+        raise ValueError(f"device: {preference!r} is not auto, cpu or cuda")
     if preference == "cpu":
         return torch.device("cpu")
     fake = os.environ.get("NEUROREG_FAKE_GPUS")
@@ -151,5 +151,5 @@ def local_resources(n_gpus: int | None = None, per_gpu: int | None = None, mem_f
     return {"gpu": n_gpus * per_gpu, "mem_mb": int(mem_mb * mem_fraction)}
 
 
-if __name__ == "__main__":  # snakemake --cores all $(python -m neuroreg.cotrain.device)
+if __name__ == "__main__":  # snakemake --cores all $(python -m neuroreg.devices)
     print("--resources " + " ".join(f"{k}={v}" for k, v in local_resources().items()))
