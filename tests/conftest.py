@@ -76,6 +76,6 @@ TINY = {
 def pipeline(tmp_path_factory):
     """Run `rule all` once on the tiny config; every test below reads its outputs."""
     root = tmp_path_factory.mktemp("pipeline")
-    cfg = tiny_config(root, **TINY)
+    cfg = tiny_config(root, cifar100=True, **TINY, **{"cifar100.seeds": [0, 1]})
     snakemake(root)
     return root, cfg

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 def test_dry_run_of_default_config_lists_every_stage():
     if not (REPO.parent / "shared" / "data").exists():
         pytest.skip("../shared/data is absent")
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--quiet", "rules"],
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--cores", "2", "--quiet", "rules"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for rule in ("stimulus_bank", "simulate_scan", "reliability", "encoder", "similarity_target", "cotrain"):
@@ -59,6 +59,25 @@ def test_every_stage_made_its_files(pipeline):
         assert (r / "figures" / f"{fig}.pdf").exists()
     assert (r / "tables" / "gamma.csv").exists()
 
+
+
+def test_cifar100_runs_and_fig4b(pipeline):
+    """data.cifar100 set: ResNet34 runs on 100 classes per cifar100.conditions x seeds, their noise curves, Fig. 4B."""
+    root, cfg = pipeline
+    r = root / "results"
+    for cond in cfg["cifar100"]["conditions"]:
+        alpha = 0 if cond == "none" else cfg["cotrain"]["alpha"]
+        for seed in cfg["cifar100"]["seeds"]:
+            run = r / "cifar100" / "cotrain" / cond / f"alpha{alpha}" / f"seed{seed}"
+            m = json.loads((run / "metrics.json").read_text())
+            assert m["model"]["arch"] == "resnet34" and m["model"]["num_classes"] == 100
+            assert m["model"]["layers"] == [1, 7, 15, 27, 33]
+            noise = list(csv.DictReader(open(r / "cifar100" / "robustness" / cond / f"alpha{alpha}" / f"seed{seed}" / "noise.csv")))
+            assert [float(row["level"]) for row in noise] == cfg["robustness"]["noise_levels"]
+            assert all(int(row["n_images"]) == 50 for row in noise)  # robustness.n_noise of the 100 test images
+    assert not (r / "cifar100" / "cotrain" / "shuffle").exists()  # only cifar100.conditions
+    assert (r / "figures" / "fig4b_noise_robustness_cifar100.png").stat().st_size > 1000
+    assert (r / "figures" / "fig4b_noise_robustness_cifar100.pdf").exists()
 
 def test_nothing_left_to_do_and_no_temp_files(pipeline):
     root, _ = pipeline

@@ -34,6 +34,24 @@ def write_cifar10(folder: Path, per_batch: int = 20, n_test: int = 20, seed: int
     return folder
 
 
+
+def write_cifar100(folder: Path, n_train: int = 200, n_test: int = 100, seed: int = 0) -> Path:
+    """CIFAR-100 in the python layout (train, test, meta), fine and coarse labels."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n in (("train", n_train), ("test", n_test)):
+        fine = (np.arange(n) % 100).tolist()
+        base = (np.array(fine)[:, None] * 2 + 30).astype(np.int64)
+        data = np.clip(base + rng.integers(-30, 30, (n, 3072)), 0, 255).astype(np.uint8)
+        batch = {b"filenames": [], b"batch_label": name.encode(), b"fine_labels": fine,
+                 b"coarse_labels": (np.array(fine) // 5).tolist(), b"data": data}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+    with open(folder / "meta", "wb") as f:
+        pickle.dump({b"fine_label_names": [f"class{i}".encode() for i in range(100)],
+                     b"coarse_label_names": [f"super{i}".encode() for i in range(20)]}, f)
+    return folder
+
 def write_photo_zip(path: Path, n: int = 80, seed: int = 0) -> Path:
     """A zip of n 64x64 RGB JPEG 'photos' (smooth random blobs) in a Tiny-ImageNet-like tree."""
     rng = np.random.default_rng(seed)
@@ -51,13 +69,16 @@ def write_photo_zip(path: Path, n: int = 80, seed: int = 0) -> Path:
     return path
 
 
-def tiny_config(root: Path, **overrides) -> dict:
-    """A config for a whole pipeline run in seconds: same code paths as the default, tiny sizes."""
+def tiny_config(root: Path, cifar100: bool = False, **overrides) -> dict:
+    """A config for a whole pipeline run in seconds: same code paths as the default, tiny sizes.
+    cifar100: also a tiny CIFAR-100 (Fig. 4B)."""
     default = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
     cifar = write_cifar10(root / "cifar-10-batches-py")
     photos = write_photo_zip(root / "photos.zip")
     cfg = default
     cfg["data"].update(cifar10=str(cifar), photos=str(photos))
+    if cifar100:
+        cfg["data"]["cifar100"] = str(write_cifar100(root / "cifar-100-python"))
     cfg["stimuli"].update(n_images=48, n_oracle=8, repeats=4)
     cfg["virtual_v1"]["n_neurons"] = 40
     cfg["virtual_v1"]["scans"] = {"v1_a1_s1": {"animal": 1, "session": 1}, "v1_a2_s1": {"animal": 2, "session": 1}}

@@ -114,6 +114,42 @@ def cotrain_inputs(wildcards):
     return inputs
 
 
+# ---- Fig. 4B: co-training on grayscale CIFAR-100 (only when data.cifar100 is set) ----
+# config cifar100 overrides cotrain for these runs (default ResNet34, its stage ends as layers).
+# Paths: results/cifar100/{cotrain,robustness}/{target}/alpha{alpha}/seed{seed}/...
+CIFAR100 = bool(config["data"].get("cifar100"))
+COTRAIN100 = {**COTRAIN, "arch": "resnet34", "layers": [1, 7, 15, 27, 33], **config.get("cifar100", {})}
+
+
+def cifar100_runs():
+    """(target, alpha, seed) of the CIFAR-100 runs; none when data.cifar100 is not set."""
+    if not CIFAR100:
+        return []
+    built = cotrain_conditions()
+    return [
+        (c, cotrain_alpha(0 if c == "none" else COTRAIN["alpha"]), s)
+        for c in COTRAIN100["conditions"]
+        if c in built
+        for s in COTRAIN100["seeds"]
+    ]
+
+
+def cifar100_path(stage, target, alpha, seed, name):
+    return f"results/cifar100/{stage}/{target}/alpha{alpha}/seed{seed}/{name}"
+
+
+def cifar100_cotrain_inputs(wildcards):
+    return {**cotrain_inputs(wildcards), "cifar": "results/data/cifar100.h5"}
+
+
+def cifar100_model_inputs(wildcards):
+    return {
+        "cifar": "results/data/cifar100.h5",
+        "model": cifar100_path("cotrain", wildcards.target, wildcards.alpha, wildcards.seed, "model.pt"),
+        "metrics": cifar100_path("cotrain", wildcards.target, wildcards.alpha, wildcards.seed, "metrics.json"),
+    }
+
+
 # ---- Stage 6, robustness: the runs that are attacked ----
 ROBUST = config["robustness"]
 ROBUST_GPU = 0 if ROBUST.get("device", COTRAIN.get("device", "auto")) == "cpu" else 1

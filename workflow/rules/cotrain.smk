@@ -35,6 +35,24 @@ rule cotrain:
         "../scripts/cotrain.py"
 
 
+
+use rule cotrain as cotrain_cifar100 with:
+    # Fig. 4B: the same training on grayscale CIFAR-100 with config cifar100 (default ResNet34)
+    input:
+        unpack(cifar100_cotrain_inputs),
+    output:
+        model="results/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/model.pt",
+        history="results/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/history.csv",
+        metrics="results/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/metrics.json",
+    params:
+        cotrain=COTRAIN100,
+        master_seed=config["seed"],
+        checkpoint=lambda wc: cifar100_path("cotrain", wc.target, wc.alpha, wc.seed, "checkpoint.pt"),
+    log:
+        "logs/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}.log",
+    benchmark:
+        "benchmarks/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}.tsv"
+
 rule gamma_table:
     """Table 1 of the supplement: final gamma per layer, averaged over seeds, per alpha of the sweep."""
     input:
@@ -51,3 +69,4 @@ rule gamma_table:
 
 final_outputs("cotrain", [cotrain_path(t, a, s, "metrics.json") for t, a, s in cotrain_runs()])
 final_outputs("cotrain", "results/tables/gamma.csv")
+final_outputs("cotrain", [cifar100_path("cotrain", t, a, s, "metrics.json") for t, a, s in cifar100_runs()])

@@ -1,11 +1,8 @@
 # Stage 7: figures of the co-training results (Fig. 4-7, Table 1), the paper-vs-run table and the
 # report's captions (workflow/report/*.rst). Reads results/robustness/{target}/alpha{alpha}/seed{seed}/
 # noise.csv, adversarial.csv, adversarial_steps.csv and results/tables/{gamma,similarity_correlations}.csv.
-#
-# Fig. 4B (ResNet34 on grayscale CIFAR-100) is not built: the co-training stage reads only
-# results/data/cifar10.h5 (rule cotrain), so there are no CIFAR-100 runs to plot yet. The Fig. 4 script
-# takes any noise tables and a CIFAR file (params.title), so Fig. 4B is one more rule once co-training
-# and robustness take a `dataset` wildcard.
+
+# Fig. 4B (CIFAR-100, default ResNet34) is built when data.cifar100 is set (runs: cifar100_runs()).
 
 FIG = config.get("figures", {})
 FIG_ADV_CONDITIONS = [
@@ -42,7 +39,8 @@ rule fig4a_noise_robustness:
         pdf="results/figures/fig4a_noise_robustness.pdf",
     params:
         example_image=FIG.get("example_image", 0),
-        title="Grayscale CIFAR-10, ResNet18: accuracy under Gaussian noise",
+        title=f"Grayscale CIFAR-10, {COTRAIN['arch'].replace('resnet', 'ResNet')}: accuracy under Gaussian noise",
+        chance=0.1,
     log:
         "logs/figures/fig4a_noise_robustness.log",
     threads: 1
@@ -54,6 +52,27 @@ rule fig4a_noise_robustness:
     script:
         "../scripts/fig4_noise_robustness.py"
 
+
+
+use rule fig4a_noise_robustness as fig4b_noise_robustness_cifar100 with:
+    # Fig. 4B: the same plot for the CIFAR-100 runs (config cifar100)
+    input:
+        noise=[cifar100_path("robustness", *r, "noise.csv") for r in cifar100_runs()],
+        cifar="results/data/cifar100.h5",
+    output:
+        png=report(
+            "results/figures/fig4b_noise_robustness_cifar100.png",
+            caption="../report/fig4b_noise_robustness_cifar100.rst",
+            category="2. Robustness (Fig. 4, 5)",
+            subcategory="Gaussian noise",
+        ),
+        pdf="results/figures/fig4b_noise_robustness_cifar100.pdf",
+    params:
+        example_image=FIG.get("example_image", 0),
+        title=f"Grayscale CIFAR-100, {COTRAIN100['arch'].replace('resnet', 'ResNet')}: accuracy under Gaussian noise",
+        chance=0.01,
+    log:
+        "logs/figures/fig4b_noise_robustness_cifar100.log"
 
 rule fig5_adversarial_steps:
     """Fig. 5: median minimal L2 / Linf perturbation vs attack steps per condition."""
@@ -189,3 +208,5 @@ final_outputs(
         else []
     ),
 )
+if cifar100_runs():
+    final_outputs("figures", "results/figures/fig4b_noise_robustness_cifar100.png")

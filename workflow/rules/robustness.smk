@@ -32,6 +32,18 @@ rule noise_robustness:
         "../scripts/robustness_noise.py"
 
 
+
+use rule noise_robustness as noise_robustness_cifar100 with:
+    # Fig. 4B: the CIFAR-100 runs on the whole CIFAR-100 test set
+    input:
+        unpack(cifar100_model_inputs),
+    output:
+        noise="results/cifar100/robustness/{target}/alpha{alpha}/seed{seed}/noise.csv",
+    log:
+        "logs/cifar100/robustness/noise/{target}/alpha{alpha}/seed{seed}.log",
+    benchmark:
+        "benchmarks/cifar100/robustness/noise/{target}/alpha{alpha}/seed{seed}.tsv"
+
 rule adversarial_robustness:
     """Minimal L0/L1/L2/Linf perturbations on the first robustness.n_adversarial test images,
     best over attacks, hyper-parameters, repetitions and step budgets, with sanity checks."""
@@ -73,3 +85,4 @@ final_outputs(
         for name in ("adversarial.csv", "adversarial_images.csv", "adversarial_steps.csv", "checks.json")
     ],
 )
+final_outputs("robustness", [cifar100_path("robustness", t, a, s, "noise.csv") for t, a, s in cifar100_runs()])

@@ -18,4 +18,5 @@ k = min(int(sm.params.example_image), n_images - 1)
 with open_h5(sm.input.cifar) as f:
     images = require_key(f, "test/images", sm.input.cifar)[:n_images]
 examples = noisy_examples(images, levels, noise_seed, index=k)
-plot_noise_robustness(summary, sm.output.png, examples=examples, title=sm.params.title)
+plot_noise_robustness(summary, sm.output.png, examples=examples, title=sm.params.title,
+                      chance=sm.params.chance)
