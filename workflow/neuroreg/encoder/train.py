@@ -32,13 +32,13 @@ log = logging.getLogger("neuroreg.encoder")
 
 @dataclass
 class EncoderConfig:
-    """The ``encoder`` section of config.yaml (defaults = the paper-scale setting)."""
+    """The ``encoder`` section of config.yaml (defaults = those of config.yaml)."""
 
     device: str = "auto"
-    hidden_channels: int = 32
+    hidden_channels: int = 16
     layers: int = 3
     input_kernel: int = 9
-    hidden_kernel: int = 7
+    hidden_kernel: int = 5
     skip: int = 0
     depth_separable: bool = False
     shifter: bool = True
@@ -50,8 +50,8 @@ class EncoderConfig:
     batch_size: int = 64
     lr: float = 0.005
     max_epochs: int = 100
-    patience: int = 5
-    lr_decay_steps: int = 3
+    patience: int = 3
+    lr_decay_steps: int = 2
     lr_decay_factor: float = 0.3
     tolerance: float = 1e-5
     validation_fraction: float = 0.1
