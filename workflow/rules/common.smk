@@ -80,14 +80,21 @@ def cotrain_conditions():
     return out
 
 
+def main_runs(conditions, seeds):
+    """(target, alpha, seed) of the main-text runs of `conditions` (in their order, those this config
+    builds): none at alpha 0, the others at cotrain.alpha; every seed."""
+    built = cotrain_conditions()
+    return [
+        (c, cotrain_alpha(0 if c == "none" else COTRAIN["alpha"]), s)
+        for c in conditions
+        if c in built
+        for s in seeds
+    ]
+
+
 def cotrain_runs():
     """(target, alpha, seed) of every run: the conditions at cotrain.alpha (none at 0), and the sweep."""
-    runs = [
-        (c, cotrain_alpha(0 if c == "none" else COTRAIN["alpha"]), s)
-        for c in cotrain_conditions()
-        for s in COTRAIN["seeds"]
-    ]
-    runs += cotrain_sweep_runs()
+    runs = main_runs(cotrain_conditions(), COTRAIN["seeds"]) + cotrain_sweep_runs()
     return list(dict.fromkeys(runs))
 
 
@@ -123,15 +130,7 @@ COTRAIN100 = {**COTRAIN, "arch": "resnet34", "layers": [1, 7, 15, 27, 33], **con
 
 def cifar100_runs():
     """(target, alpha, seed) of the CIFAR-100 runs; none when data.cifar100 is not set."""
-    if not CIFAR100:
-        return []
-    built = cotrain_conditions()
-    return [
-        (c, cotrain_alpha(0 if c == "none" else COTRAIN["alpha"]), s)
-        for c in COTRAIN100["conditions"]
-        if c in built
-        for s in COTRAIN100["seeds"]
-    ]
+    return main_runs(COTRAIN100["conditions"], COTRAIN100["seeds"]) if CIFAR100 else []
 
 
 def cifar100_path(stage, target, alpha, seed, name):
@@ -163,12 +162,7 @@ def robust_adversarial_runs():
     """(target, alpha, seed): the main-text runs (none at alpha 0, others at cotrain.alpha) of the
     robustness.adversarial_conditions that this config builds, every seed of cotrain.seeds."""
     wanted = ROBUST.get("adversarial_conditions", ["none", "shuffle", "neural_model"])
-    return [
-        (c, cotrain_alpha(0 if c == "none" else COTRAIN["alpha"]), s)
-        for c in cotrain_conditions()
-        if c in wanted
-        for s in COTRAIN["seeds"]
-    ]
+    return main_runs([c for c in COTRAIN["conditions"] if c in wanted], COTRAIN["seeds"])
 
 
 def robust_model_inputs(wildcards):

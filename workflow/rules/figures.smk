@@ -5,23 +5,13 @@
 # Fig. 4B (CIFAR-100, default ResNet34) is built when data.cifar100 is set (runs: cifar100_runs()).
 
 FIG = config.get("figures", {})
-FIG_ADV_CONDITIONS = [
-    c
-    for c in config.get("robustness", {}).get("adversarial_conditions", ["none", "shuffle", "neural_model"])
-    if c in cotrain_conditions()
-]
-
-
-# (target, alpha, seed) of the main-text runs (none at alpha 0, the rest at cotrain.alpha) and of the sweep
-FIG_MAIN_RUNS = [
-    (c, cotrain_alpha(0 if c == "none" else COTRAIN["alpha"]), s) for c in cotrain_conditions() for s in COTRAIN["seeds"]
-]
-FIG_ADV_RUNS = [r for r in FIG_MAIN_RUNS if r[0] in FIG_ADV_CONDITIONS]
-FIG_ROBUSTNESS = "results/robustness/{0}/alpha{1}/seed{2}/{3}"
-FIG_NOISE = [FIG_ROBUSTNESS.format(*r, "noise.csv") for r in FIG_MAIN_RUNS]
-FIG_SWEEP_NOISE = [FIG_ROBUSTNESS.format(*r, "noise.csv") for r in cotrain_sweep_runs()]
-FIG_ADV = [FIG_ROBUSTNESS.format(*r, "adversarial.csv") for r in FIG_ADV_RUNS]
-FIG_ADV_STEPS = [FIG_ROBUSTNESS.format(*r, "adversarial_steps.csv") for r in FIG_ADV_RUNS]
+# (target, alpha, seed) of the main-text runs, of those attacked, and of the sweep: common.smk
+FIG_MAIN_RUNS = main_runs(cotrain_conditions(), COTRAIN["seeds"])
+FIG_ADV_RUNS = robust_adversarial_runs()
+FIG_NOISE = [robust_path(*r, "noise.csv") for r in FIG_MAIN_RUNS]
+FIG_SWEEP_NOISE = [robust_path(*r, "noise.csv") for r in cotrain_sweep_runs()]
+FIG_ADV = [robust_path(*r, "adversarial.csv") for r in FIG_ADV_RUNS]
+FIG_ADV_STEPS = [robust_path(*r, "adversarial_steps.csv") for r in FIG_ADV_RUNS]
 
 
 rule fig4a_noise_robustness:
@@ -204,7 +194,7 @@ final_outputs(
     ]
     + (
         ["results/figures/fig5_adversarial_steps.png", "results/figures/fig7_adversarial_norms.png"]
-        if FIG_ADV_CONDITIONS
+        if FIG_ADV_RUNS
         else []
     ),
 )

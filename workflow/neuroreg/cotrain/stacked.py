@@ -33,7 +33,7 @@ from neuroreg import logs
 from .data import Cifar, Stimuli, augment, target_block, to_float
 from .resnet import build
 from .similarity_loss import LayerMixer, similarity_loss
-from .train import Recipe, _set_determinism, _stimulus_batches, epoch_generator, learning_rate
+from .train import Recipe, _set_determinism, _stimulus_batches, epoch_generator, history_row, learning_rate
 
 log = logs.get("cotrain.stacked")
 
@@ -161,17 +161,10 @@ def _train_stacked(recipes, cifar, stimuli, device):
         seconds = (time.perf_counter() - t0) / K  # wall time of the epoch, amortized over the K runs
         gammas = torch.softmax(params["mixer.logits"].detach().float(), 1).cpu()
         for k, r in enumerate(recipes):
-            row = {
-                "epoch": epoch + 1,
-                "lr": lr,
-                "cross_entropy": ce_sum[k].item() / n_train,
-                "similarity_loss": sim_sum[k].item() / steps if with_sim else float("nan"),
-                "train_accuracy": correct[k].item() / n_train,
-                "test_accuracy": test_acc[k],
-                **{f"gamma_{layer}": float(g) for layer, g in zip(r.layers, gammas[k])},
-                "seconds": seconds,
-            }
-            histories[k].append(row)
+            row = history_row(epoch, lr, ce_sum[k].item(), sim_sum[k].item() if with_sim else None,
+                              correct[k].item(), n_train, steps, test_acc[k],
+                              {f"gamma_{layer}": float(g) for layer, g in zip(r.layers, gammas[k])})
+            histories[k].append({**row, "seconds": seconds})
         log.info("epoch %d/%d, %d runs: test accuracy %s, %.1f s per run", epoch + 1, r0.epochs, K,
                  " ".join(f"{a:.4f}" for a in test_acc), seconds)
     return _unstack(joints, params, buffers, histories)

@@ -151,6 +151,21 @@ def train_step(model, mixer, opt, cifar: Cifar, idx, stimuli: Stimuli | None, st
     return ce.detach(), sim, logits.detach()
 
 
+def history_row(epoch: int, lr: float, ce_total: float, sim_total: float | None, correct: int, n_train: int,
+                steps: int, test_accuracy: float, gamma: dict) -> dict:
+    """One row of history.csv for (0-based) ``epoch``, without ``seconds``: the cross-entropy summed over
+    the training images, the similarity loss summed over the steps (None when alpha = 0)."""
+    return {
+        "epoch": epoch + 1,
+        "lr": lr,
+        "cross_entropy": ce_total / n_train,
+        "similarity_loss": sim_total / steps if sim_total is not None else float("nan"),
+        "train_accuracy": correct / n_train,
+        "test_accuracy": test_accuracy,
+        **gamma,
+    }
+
+
 def make_optimizer(model, mixer, r: Recipe) -> torch.optim.SGD:
     """SGD with momentum; weight decay on the network, none on the gamma logits."""
     return torch.optim.SGD(
@@ -233,15 +248,9 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
                 sim_sum += sim
             if crash_after and epoch * steps + step + 1 >= crash_after:
                 raise RuntimeError(f"{CRASH_ENV}={crash_after}: simulated crash after step {step + 1} of epoch {epoch + 1}")
-        row = {
-            "epoch": epoch + 1,
-            "lr": lr,
-            "cross_entropy": ce_sum.item() / n_train,
-            "similarity_loss": sim_sum.item() / steps if stim_idx is not None else float("nan"),
-            "train_accuracy": correct.item() / n_train,
-            "test_accuracy": evaluate(model, cifar.test_images, cifar.test_labels, r, amp),
-            **mixer.gamma_dict(),
-        }
+        row = history_row(epoch, lr, ce_sum.item(), sim_sum.item() if stim_idx is not None else None,
+                          correct.item(), n_train, steps,
+                          evaluate(model, cifar.test_images, cifar.test_labels, r, amp), mixer.gamma_dict())
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         log.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
