@@ -42,7 +42,7 @@ def record(stage: str, **values) -> None:
 
 def _simulate(scan: str) -> float:
     os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
-    from neuroreg.virtual_scan import simulate_scan_file
+    from neuroreg.ingest.virtual_scan import simulate_scan_file
 
     t = time.perf_counter()
     spec = CFG["virtual_v1"]["scans"][scan]
@@ -90,7 +90,7 @@ def main() -> None:
             per = dict(zip(SCANS, ex.map(_simulate, SCANS)))
         record("scans", seconds=time.perf_counter() - t0, per_scan=per, n_neurons=CFG["virtual_v1"]["n_neurons"])
     elif a.stage == "reliability":
-        from neuroreg.reliability_io import run_reliability
+        from neuroreg.reliability.io import run_reliability
 
         for s in SCANS:
             run_reliability(f"results/scans/{s}.h5", f"results/reliability/{s}.h5", f"results/reliability/{s}.csv",
@@ -103,7 +103,7 @@ def main() -> None:
             per = list(ex.map(_encoder, SCANS))
         record("encoders", seconds=time.perf_counter() - t0, parallel=a.parallel, per_scan=per)
     elif a.stage == "similarity":
-        from neuroreg.similarity_targets import build_target
+        from neuroreg.similarity.targets import build_target
 
         inputs = {s: {"scan": f"results/scans/{s}.h5", "reliability": f"results/reliability/{s}.h5",
                       "predictions": f"results/encoders/{s}/predictions.h5"} for s in SCANS}

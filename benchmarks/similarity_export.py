@@ -25,7 +25,7 @@ import numpy as np
 
 
 def one(n: int, scans: int, neurons: int, block: int, seed: int = 0) -> dict:
-    from neuroreg.similarity import vector_store, write_similarity
+    from neuroreg.similarity.matrix import vector_store, write_similarity
 
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory() as d:

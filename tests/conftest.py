@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from neuroreg.scan import Scan
+from neuroreg.ingest.scan import Scan
 
 from tiny import tiny_config
 

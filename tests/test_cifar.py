@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_DATA
-from neuroreg.cifar import LAYOUTS, load_cifar, load_cifar_h5, prepare_cifar, restricted_loads
+from neuroreg.ingest.cifar import LAYOUTS, load_cifar, load_cifar_h5, prepare_cifar, restricted_loads
 from neuroreg.io import InputError
 
 N = 10  # images per batch file

@@ -15,7 +15,7 @@ from neuroreg.encoder.readout import GaussianReadout
 from neuroreg.encoder.run import load_model, train_scan
 from neuroreg.encoder.train import poisson_loss
 from neuroreg.io import InputError
-from neuroreg.scan import Scan, write_scan
+from neuroreg.ingest.scan import Scan, write_scan
 
 
 def synthetic_scan(n_images=300, n_oracle=10, repeats=5, n_neurons=20, shape=(12, 16), seed=0) -> Scan:

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuroreg import reliability as rel
+from neuroreg.reliability import oracle as rel
 from neuroreg.io import InputError
-from neuroreg.reliability_io import (fluctuations, read_fluctuations, run_reliability, scan_reliability,
+from neuroreg.reliability.io import (fluctuations, read_fluctuations, run_reliability, scan_reliability,
                                      shared_group, write_fluctuations)
-from neuroreg.scan import write_scan
+from neuroreg.ingest.scan import write_scan
 
 from conftest import make_scan
 

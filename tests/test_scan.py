@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from neuroreg.io import InputError, atomic_output
-from neuroreg.scan import read_scan, validate, write_scan
+from neuroreg.ingest.scan import read_scan, validate, write_scan
 
 from conftest import make_scan
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from neuroreg import similarity as sim
-from neuroreg import similarity_targets as st
-from neuroreg import vgg
+from neuroreg.similarity import matrix as sim
+from neuroreg.similarity import targets as st
+from neuroreg.similarity import vgg
 from neuroreg.io import InputError
-from neuroreg.scan import write_scan
+from neuroreg.ingest.scan import write_scan
 
 from conftest import make_scan
 

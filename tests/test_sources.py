@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from neuroreg.io import InputError
-from neuroreg.scan import read_scan
-from neuroreg.sources import ingest, read_recording, stable_image_id
+from neuroreg.ingest.scan import read_scan
+from neuroreg.ingest.trials import ingest, read_recording, stable_image_id
 
 from conftest import SHARED_DATA
 

@@ -4,10 +4,10 @@ import h5py
 import numpy as np
 import pytest
 
-from neuroreg import virtual_scan as vs
-from neuroreg import virtual_v1 as v1
+from neuroreg.ingest import virtual_scan as vs
+from neuroreg.ingest import virtual_v1 as v1
 from neuroreg.io import InputError
-from neuroreg.scan import read_scan
+from neuroreg.ingest.scan import read_scan
 
 
 def smooth_images(n, seed=0, shape=(36, 64)):

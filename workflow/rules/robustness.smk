@@ -29,7 +29,7 @@ rule noise_robustness:
     conda:
         "../../envs/neuroreg.yaml"
     script:
-        "../scripts/robustness_noise.py"
+        "../scripts/noise_robustness.py"
 
 
 
@@ -73,7 +73,7 @@ rule adversarial_robustness:
     conda:
         "../../envs/neuroreg.yaml"
     script:
-        "../scripts/robustness_adversarial.py"
+        "../scripts/adversarial_robustness.py"
 
 
 final_outputs("robustness", [robust_path(t, a, s, "noise.csv") for t, a, s in cotrain_runs()])

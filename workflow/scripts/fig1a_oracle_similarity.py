@@ -4,7 +4,7 @@ import pandas as pd
 
 from neuroreg import logs
 from neuroreg.figures.reliability import plot_oracle_similarity
-from neuroreg.reliability_io import oracle_order, read_reliability, restrict
+from neuroreg.reliability.io import oracle_order, read_reliability, restrict
 
 log = logs.setup(snakemake.log[0])  # noqa: F821
 order_ids = pd.read_csv(snakemake.input.order)["image_id"].to_numpy()  # noqa: F821

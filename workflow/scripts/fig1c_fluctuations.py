@@ -2,7 +2,7 @@
 
 from neuroreg import logs
 from neuroreg.figures.reliability import plot_fluctuations
-from neuroreg.reliability_io import pooled_delta_repeat, read_fluctuations
+from neuroreg.reliability.io import pooled_delta_repeat, read_fluctuations
 
 log = logs.setup(snakemake.log[0])  # noqa: F821
 fl = read_fluctuations(snakemake.input.h5)  # noqa: F821

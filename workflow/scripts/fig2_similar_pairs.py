@@ -8,7 +8,7 @@ log = logs.setup(snakemake.log[0])  # noqa: F821
 
 from neuroreg.figures.similarity import plot_similar_pairs  # noqa: E402
 from neuroreg.io import open_h5, require_key  # noqa: E402
-from neuroreg.similarity import extreme_pairs, read_similarity  # noqa: E402
+from neuroreg.similarity.matrix import extreme_pairs, read_similarity  # noqa: E402
 
 sm = snakemake  # noqa: F821
 k = int(sm.params.n_pairs)

@@ -1,6 +1,6 @@
 """Rule `fluctuations`: every scan's reliability file -> fluctuations.h5 (Eq. 4, 5) + oracle_order.csv."""
 from neuroreg import logs
-from neuroreg.reliability_io import run_fluctuations
+from neuroreg.reliability.io import run_fluctuations
 
 log = logs.setup(snakemake.log[0])  # noqa: F821
 paths = dict(zip(snakemake.params.scans, snakemake.input.reliability))  # noqa: F821

@@ -15,6 +15,6 @@ from neuroreg import logs  # noqa: E402
 
 log = logs.setup(snakemake.log[0])
 
-from neuroreg.cifar import prepare_cifar  # noqa: E402
+from neuroreg.ingest.cifar import prepare_cifar  # noqa: E402
 
 prepare_cifar(snakemake.input[0], snakemake.output[0], dataset=snakemake.wildcards.dataset)

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 from neuroreg import logs
-from neuroreg.reliability_io import run_reliability
+from neuroreg.reliability.io import run_reliability
 
 if "snakemake" in globals():
     log = logs.setup(snakemake.log[0])  # noqa: F821

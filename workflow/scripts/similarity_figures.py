@@ -10,7 +10,7 @@ log = logs.setup(snakemake.log[0])  # noqa: F821
 
 from neuroreg.figures.similarity import plot_model_similarity, plot_similarity_scatter  # noqa: E402
 from neuroreg.io import atomic_output, open_h5  # noqa: E402
-from neuroreg.similarity_targets import trial_pairs  # noqa: E402
+from neuroreg.similarity.targets import trial_pairs  # noqa: E402
 
 sm = snakemake  # noqa: F821
 comps = {}

@@ -12,7 +12,7 @@ from neuroreg import logs
 log = logs.setup(snakemake.log[0])  # noqa: F821
 
 from neuroreg.io import atomic_output  # noqa: E402
-from neuroreg.similarity_targets import correlations, oracle_comparison  # noqa: E402
+from neuroreg.similarity.targets import correlations, oracle_comparison  # noqa: E402
 
 sm = snakemake  # noqa: F821
 comp = oracle_comparison(sm.input.scan, sm.input.reliability, sm.input.predictions)

@@ -9,7 +9,7 @@ from neuroreg import logs
 
 log = logs.setup(snakemake.log[0])  # noqa: F821
 
-from neuroreg.similarity_targets import build_target  # noqa: E402
+from neuroreg.similarity.targets import build_target  # noqa: E402
 
 sm = snakemake  # noqa: F821
 scans = list(sm.params.scans)

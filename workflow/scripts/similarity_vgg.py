@@ -6,7 +6,7 @@ from neuroreg import logs
 
 log = logs.setup(snakemake.log[0])  # noqa: F821
 
-from neuroreg.vgg import build_vgg_target  # noqa: E402
+from neuroreg.similarity.vgg import build_vgg_target  # noqa: E402
 
 sm = snakemake  # noqa: F821
 build_vgg_target(sm.output[0], sm.params.weights, sm.input.stimuli, block_size=int(sm.params.block_size),

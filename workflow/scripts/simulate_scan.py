@@ -27,7 +27,7 @@ from neuroreg import logs  # noqa: E402
 
 log = logs.setup(snakemake.log[0])
 
-from neuroreg.virtual_scan import simulate_scan_file  # noqa: E402
+from neuroreg.ingest.virtual_scan import simulate_scan_file  # noqa: E402
 
 simulate_scan_file(
     snakemake.input.stimuli,

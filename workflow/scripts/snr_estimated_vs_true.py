@@ -4,7 +4,7 @@ import pandas as pd
 
 from neuroreg import logs
 from neuroreg.figures.reliability import plot_snr
-from neuroreg.reliability_io import read_reliability
+from neuroreg.reliability.io import read_reliability
 
 log = logs.setup(snakemake.log[0])  # noqa: F821
 est, true, repeats = {}, {}, []

@@ -16,7 +16,7 @@ from neuroreg import logs  # noqa: E402
 
 log = logs.setup(snakemake.log[0])
 
-from neuroreg.stimuli import make_stimulus_bank  # noqa: E402
+from neuroreg.ingest.stimuli import make_stimulus_bank  # noqa: E402
 
 stimuli = snakemake.params.stimuli
 make_stimulus_bank(

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..io import atomic_output, write_json
-from ..scan import read_scan
+from ..ingest.scan import read_scan
 from . import metrics as M
 from .model import Encoder
 from .train import EncoderConfig, fit, hparams, predict_images, predict_trials, split_tiers

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..io import InputError
-from ..scan import Scan
+from ..ingest.scan import Scan
 from .metrics import correlation
 from .model import Encoder
 

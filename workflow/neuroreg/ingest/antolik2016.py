@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import InputError
+from ..io import InputError
 from .scan import Scan, validate
-from .sources import stable_image_id
+from .trials import stable_image_id
 
 
 def read_antolik2016(path, *, min_repeats: int = 2) -> Scan:

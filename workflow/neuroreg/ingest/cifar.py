@@ -36,8 +36,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .io import InputError, atomic_output, open_h5, require_key
-from .logs import get
+from ..io import InputError, atomic_output, open_h5, require_key
+from ..logs import get
 
 log = get("cifar")
 

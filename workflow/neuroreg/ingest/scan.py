@@ -31,7 +31,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .io import InputError, atomic_output, open_h5, require_finite, require_key
+from ..io import InputError, atomic_output, open_h5, require_finite, require_key
 
 TIERS = ("train", "validation", "test")
 REQUIRED = ("images", "image_id", "responses", "trial_image", "behavior", "pupil_center", "tier", "neuron_id")

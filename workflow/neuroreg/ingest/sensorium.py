@@ -26,9 +26,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .io import InputError
+from ..io import InputError
 from .scan import Scan
-from .sources import assemble_trials, neuron_attrs
+from .trials import assemble_trials, neuron_attrs
 
 ANCHOR = "meta/trials/tiers.npy"
 KINDS = ("images", "responses", "behavior", "pupil_center")

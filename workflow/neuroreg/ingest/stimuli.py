@@ -31,8 +31,8 @@ import h5py
 import numpy as np
 from PIL import Image, ImageOps
 
-from .io import InputError, atomic_output, open_h5, require_key
-from .logs import get
+from ..io import InputError, atomic_output, open_h5, require_key
+from ..logs import get
 
 log = get("stimuli")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import InputError, open_h5, require_key
+from ..io import InputError, open_h5, require_key
 from .scan import Scan, validate
 
 log = logging.getLogger("neuroreg.sources")

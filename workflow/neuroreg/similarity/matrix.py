@@ -34,8 +34,8 @@ from typing import Iterator, Sequence
 import h5py
 import numpy as np
 
-from .io import InputError, atomic_output, open_h5, require_key
-from .reliability import centered_unit_vectors  # Eq. 2 centring, shared with stage 2 (float64 out)
+from ..io import InputError, atomic_output, open_h5, require_key
+from ..reliability.oracle import centered_unit_vectors  # Eq. 2 centring, shared with stage 2 (float64 out)
 
 __all__ = ["scaled_responses", "centered_unit_vectors", "similarity_matrix", "write_similarity",
            "shuffle_similarity", "read_similarity", "vector_store", "offdiag_correlation", "extreme_pairs"]

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import reliability as rel
-from .io import InputError, open_h5, require_finite, require_key
-from .scan import read_scan
-from .similarity import centered_unit_vectors, scaled_responses
+from ..reliability import oracle as rel
+from ..io import InputError, open_h5, require_finite, require_key
+from ..ingest.scan import read_scan
+from .matrix import centered_unit_vectors, scaled_responses
 
 WEIGHTING = {
     "neural_model": "w_a * max(v_a, 0) (Eq. 1 SNR weight x prediction test correlation)",
@@ -214,7 +214,7 @@ def build_target(target: str, out, inputs: dict[str, dict], stimuli_path, *, blo
     only for neural_model/shuffle). The unit vectors of each scan go to a scratch HDF5 store one
     scan at a time, so memory holds one scan's vectors plus the blocks being written.
     """
-    from .similarity import shuffle_similarity, vector_store, write_similarity
+    from .matrix import shuffle_similarity, vector_store, write_similarity
 
     if target not in METHOD:
         raise ValueError(f"unknown similarity target {target!r}; expected one of {sorted(METHOD)}")

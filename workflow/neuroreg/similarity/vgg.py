@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .io import InputError
+from ..io import InputError
 
 CONV3_1 = 11  # torchvision VGG19 features index of ReLU(conv3_1)
 _LAYERS = [("conv", 3, 64), ("relu",), ("conv", 64, 64), ("relu",), ("pool",),
@@ -89,8 +89,8 @@ def build_vgg_target(out, weights_path, stimuli_path, *, block_size: int = 1024,
     Two passes over a scratch store (features, then centring + normalisation), so only
     batches and blocks are in memory.
     """
-    from .io import open_h5, require_key
-    from .similarity import vector_store, write_similarity
+    from ..io import open_h5, require_key
+    from .matrix import vector_store, write_similarity
 
     model = load_vgg19_conv3_1(weights_path)
     with open_h5(stimuli_path) as f:
