@@ -181,8 +181,9 @@ def test_bad_inputs_raise_input_error(tmp_path):
     with pytest.raises(InputError, match="model.pt"):
         io.load_model(tmp_path / "model.pt", tmp_path / "metrics.json")
     with h5py.File(tmp_path / "c.h5", "w") as h:
-        h["test/images"] = np.zeros((4, 8, 8), np.uint8)
+        h["test/images"] = np.zeros((4, 32, 32), np.uint8)
         h["test/labels"] = np.zeros(3, np.int64)
+        h.attrs["classes"], h.attrs["n_classes"] = ["a", "b"], 2
     with pytest.raises(InputError, match="test/labels"):
         io.load_test(tmp_path / "c.h5")
 

@@ -13,7 +13,8 @@ import pytest
 
 from neuroreg.io import InputError
 from neuroreg.ingest.scan import read_scan
-from neuroreg.ingest.trials import ingest, read_recording, stable_image_id
+from neuroreg.ingest.registry import ingest, read_recording
+from neuroreg.ingest.trials import stable_image_id
 
 from conftest import SHARED_DATA
 

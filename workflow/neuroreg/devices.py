@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import socket
 import time
@@ -33,9 +34,7 @@ from pathlib import Path
 
 import torch
 
-from neuroreg import logs
-
-log = logs.get("devices")
+log = logging.getLogger(__name__)
 _HELD: list = []  # open lock files: they hold the claim for the life of the process
 JOBS_PER_GPU_ENV = "NEUROREG_JOBS_PER_GPU"
 

@@ -1,17 +1,20 @@
-"""Logging for pipeline scripts: everything a stage prints goes to its rule's log file."""
+"""Logging for pipeline jobs: everything a stage prints goes to its rule's log file.
+
+Modules log with ``log = logging.getLogger(__name__)`` (children of the ``neuroreg`` logger);
+the function a rule's script calls is decorated with :func:`job`, which sends them to the
+rule's ``log:`` file and to stderr.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from pathlib import Path
 
 
 def setup(log_path: str | None = None, level: int = logging.INFO) -> logging.Logger:
-    """Send the ``neuroreg`` logger (and Python warnings) to ``log_path`` and stderr.
-
-    Call once at the top of a script: ``log = logs.setup(snakemake.log[0])``.
-    """
+    """Send the ``neuroreg`` logger (and Python warnings) to ``log_path`` and stderr."""
     logger = logging.getLogger("neuroreg")
     logger.setLevel(level)
     logger.handlers.clear()
@@ -28,5 +31,12 @@ def setup(log_path: str | None = None, level: int = logging.INFO) -> logging.Log
     return logger
 
 
-def get(name: str) -> logging.Logger:
-    return logging.getLogger(f"neuroreg.{name}")
+def job(func):
+    """Decorator for the function a rule runs: ``func(snakemake)`` with logging sent to the rule's log file."""
+
+    @functools.wraps(func)
+    def run(smk):
+        setup(smk.log[0] if len(smk.log) else None)
+        return func(smk)
+
+    return run

@@ -7,14 +7,14 @@ from neuroreg import logs
 
 if "snakemake" in globals():
     log = logs.setup(snakemake.log[0])  # noqa: F821
-    from neuroreg.ingest.trials import ingest
+    from neuroreg.ingest.registry import ingest
 
     ingest(dict(snakemake.params.recording), snakemake.output[0],  # noqa: F821
            min_repeats=int(snakemake.params.get("min_repeats", 2)))  # noqa: F821
 elif __name__ == "__main__":
     import argparse
 
-    from neuroreg.ingest.trials import SOURCES, ingest
+    from neuroreg.ingest.registry import SOURCES, ingest
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("source", choices=SOURCES)

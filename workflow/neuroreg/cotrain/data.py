@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from neuroreg.ingest.cifar import load_cifar_h5
 from neuroreg.io import InputError, open_h5, require_finite, require_key
 
 
@@ -53,30 +54,18 @@ def _images(h5, key, path) -> np.ndarray:
 
 
 def load_cifar(path, device, n_train: int | None = None, n_test: int | None = None) -> Cifar:
-    """CIFAR h5 (schema in the brief / README) -> :class:`Cifar` on ``device``.
+    """CIFAR h5 (:func:`neuroreg.ingest.cifar.load_cifar_h5`, schema in the README) -> :class:`Cifar` on ``device``.
 
     ``n_train`` / ``n_test``: keep only the first n images of a split (config ``cotrain.n_train`` /
     ``n_test``; the quick configuration); None = all.
     """
-    with open_h5(path) as h5:
-        parts = {}
-        for split, n in (("train", n_train), ("test", n_test)):
-            images = _images(h5, f"{split}/images", path)
-            labels = require_key(h5, f"{split}/labels", path)[()].astype(np.int64)
-            if labels.shape != (len(images),):
-                raise InputError(path, f"{split}/labels", f"shape {labels.shape}, expected ({len(images)},)")
-            parts[split] = (images[:n], labels[:n])
-        n_classes = int(h5.attrs.get("n_classes", int(parts["train"][1].max()) + 1))
-    for split, (_, labels) in parts.items():
-        if labels.min() < 0 or labels.max() >= n_classes:
-            raise InputError(path, f"{split}/labels", f"labels outside 0..{n_classes - 1}")
+    c = load_cifar_h5(path, n_train=n_train, n_test=n_test)
 
     def dev(a):
         return torch.from_numpy(np.ascontiguousarray(a)).to(device)
 
-    return Cifar(
-        dev(parts["train"][0][:, None]), dev(parts["train"][1]), dev(parts["test"][0][:, None]), dev(parts["test"][1]), n_classes
-    )
+    return Cifar(dev(c["train_images"][:, None]), dev(c["train_labels"]), dev(c["test_images"][:, None]),
+                 dev(c["test_labels"]), c["n_classes"])
 
 
 def load_stimuli(stimuli_path, target_path, device, *, dtype=torch.float32, block=1024) -> Stimuli:

@@ -19,6 +19,7 @@ mean). ``benchmarks/cotrain_stacked.py`` times it against the plain loop.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
 from dataclasses import asdict, replace
@@ -28,14 +29,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from neuroreg import logs
-
 from .data import Cifar, Stimuli, augment, target_block, to_float
 from .resnet import build
 from .similarity_loss import LayerMixer, similarity_loss
 from .train import Recipe, _set_determinism, _stimulus_batches, epoch_generator, history_row, learning_rate
 
-log = logs.get("cotrain.stacked")
+log = logging.getLogger(__name__)
 
 
 class _Joint(nn.Module):

@@ -24,6 +24,7 @@ one and ends bit-identical (on the CPU) to an uninterrupted run.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -33,14 +34,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from neuroreg import logs
 from neuroreg.io import atomic_output
 
 from .data import Cifar, Stimuli, augment, target_block, to_float
 from .resnet import ResNet, build
 from .similarity_loss import LayerMixer, similarity_loss
 
-log = logs.get("cotrain.train")
+log = logging.getLogger(__name__)
 CRASH_ENV = "NEUROREG_CRASH_AFTER_STEPS"  # fault injection for the resume test: raise after N optimizer steps
 
 

@@ -27,13 +27,13 @@ import h5py
 import numpy as np
 import torch
 
-from ..io import atomic_output, write_json
 from ..ingest.scan import read_scan
+from ..io import atomic_output, write_json
 from . import metrics as M
 from .model import Encoder
 from .train import EncoderConfig, fit, hparams, predict_images, predict_trials, split_tiers
 
-log = logging.getLogger("neuroreg.encoder")
+log = logging.getLogger(__name__)
 MIN_FEV = 0.15  # neurons with at least this fraction of explainable variance count as reliable (mean_feve_reliable)
 
 

@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from ..io import InputError
 from ..ingest.scan import Scan
+from ..io import InputError
 from .metrics import correlation
 from .model import Encoder
 
-log = logging.getLogger("neuroreg.encoder")
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -26,6 +26,7 @@ Output ``results/data/{cifar10,cifar100}.h5`` (gzip)::
 from __future__ import annotations
 
 import io
+import logging
 import os
 import pickle
 import posixpath
@@ -37,9 +38,8 @@ import h5py
 import numpy as np
 
 from ..io import InputError, atomic_output, open_h5, require_key
-from ..logs import get
 
-log = get("cifar")
+log = logging.getLogger(__name__)
 
 GRAYSCALE = "ITU-R 601-2 luma: 0.299 R + 0.587 G + 0.114 B"
 SIDE = 32
@@ -60,9 +60,11 @@ _ALLOWED_BUILTINS = {"bytes", "bytearray", "str", "int", "float", "complex", "bo
 
 def _multiarray(numeric: bool = False):
     try:  # numpy >= 2 (avoids the numpy.core deprecation shim)
-        from numpy._core import multiarray, numeric as num
+        from numpy._core import multiarray
+        from numpy._core import numeric as num
     except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core import multiarray, numeric as num
+        from numpy.core import multiarray
+        from numpy.core import numeric as num
     return num if numeric else multiarray
 
 
@@ -254,20 +256,25 @@ def prepare_cifar(source: str | os.PathLike, output: str | os.PathLike, dataset:
     return cifar
 
 
-def load_cifar_h5(path: str | os.PathLike) -> dict:
-    """Read ``results/data/cifar*.h5``.
+def load_cifar_h5(path: str | os.PathLike, *, splits=("train", "test"), n_train: int | None = None,
+                  n_test: int | None = None) -> dict:
+    """Read ``results/data/cifar*.h5``: the one reader of that file (co-training, robustness, figures).
 
     Returns ``{"train_images": (n, 32, 32) uint8, "train_labels": (n,) int64, "test_images",
-    "test_labels", "classes": [str], "n_classes": int}``; errors name the file and key.
+    "test_labels", "classes": [str], "n_classes": int}`` for the ``splits`` asked for;
+    ``n_train`` / ``n_test`` keep only the first n images of a split (None = all; only those are
+    read). Errors name the file and key.
     """
     path = Path(path)
+    first = {"train": n_train, "test": n_test}
     with open_h5(path) as f:
         out = {}
-        for split in ("train", "test"):
+        for split in splits:
+            n = first[split]
             for key in ("images", "labels"):
                 ds = require_key(f, f"{split}/{key}", path)
                 try:
-                    out[f"{split}_{key}"] = ds[()]
+                    out[f"{split}_{key}"] = ds[()] if n is None else ds[: int(n)]
                 except OSError as err:
                     raise InputError(path, f"{split}/{key}", f"cannot be read (corrupt or truncated?): {err}") from err
         for key in ("classes", "n_classes"):
@@ -275,7 +282,7 @@ def load_cifar_h5(path: str | os.PathLike) -> dict:
                 raise InputError(path, f"attrs/{key}", "missing (required)")
         out["classes"] = [c.decode() if isinstance(c, bytes) else str(c) for c in f.attrs["classes"]]
         out["n_classes"] = int(f.attrs["n_classes"])
-    for split in ("train", "test"):
+    for split in splits:
         images, labels = out[f"{split}_images"], out[f"{split}_labels"]
         if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE) or images.dtype != np.uint8:
             raise InputError(path, f"{split}/images", f"expected (n, 32, 32) uint8, got {images.shape} {images.dtype}")
@@ -283,4 +290,5 @@ def load_cifar_h5(path: str | os.PathLike) -> dict:
             raise InputError(path, f"{split}/labels", f"expected shape ({len(images)},), got {labels.shape}")
         if len(labels) and (labels.min() < 0 or labels.max() >= out["n_classes"]):
             raise InputError(path, f"{split}/labels", f"labels must lie in [0, {out['n_classes']})")
+        out[f"{split}_labels"] = labels.astype(np.int64)
     return out

@@ -13,7 +13,7 @@ Layout (neuralpredictors ``FileTreeDataset``), possibly under one top folder
 
 Trials are i = 0 .. n-1 with n = len(tiers.npy) (numeric order, never lexical).
 Zips are read member by member without extraction; members with absolute paths
-or ``..`` components are rejected. Tiers: see :func:`neuroreg.sources.canonical_tier`
+or ``..`` components are rejected. Tiers: see :func:`neuroreg.ingest.trials.canonical_tier`
 (every ``*test*`` tier -> test); test trials with NaN responses (withheld by
 the competition) are dropped with a warning.
 """

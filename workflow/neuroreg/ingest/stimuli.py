@@ -23,6 +23,7 @@ Output ``results/data/stimuli.h5``::
 from __future__ import annotations
 
 import io
+import logging
 import os
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -32,9 +33,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..io import InputError, atomic_output, open_h5, require_key
-from ..logs import get
 
-log = get("stimuli")
+log = logging.getLogger(__name__)
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 MAX_PHOTO_BYTES = 64 * 2**20  # a single photo larger than this is refused (zip bombs)

@@ -1,79 +1,27 @@
-"""Recorded scans -> the canonical :class:`~neuroreg.scan.Scan` (stage 1, ingest).
+"""What the trial-based readers share (static_h5, sensorium): per-trial arrays -> the canonical scan.
 
-One reader per source, each returning a validated ``Scan``; :func:`read_recording`
-dispatches on ``spec["source"]`` (a ``config.yaml`` ``recordings`` entry):
-
-* ``static_h5``   sinzlab / neuralpredictors "static" HDF5 (:func:`read_static_h5`);
-* ``sensorium``   Sensorium 2022 folder or zip (:func:`neuroreg.sensorium.read_sensorium`);
-* ``antolik2016`` Antolik et al. 2016 region folder (:func:`neuroreg.antolik2016.read_antolik2016`).
-
-Trial-based sources (static_h5, sensorium) store one image per trial; the
-canonical scan stores each distinct image once. :func:`assemble_trials` builds
-the image set from ``frame_image_id`` (one image per id, taken from the first
-trial that shows it, ids sorted ascending) and ``trial_image`` (index of each
-trial's image). Tiers are mapped to train / validation / test
-(:func:`canonical_tier`). Trials of a *test* tier whose responses are NaN
-(Sensorium withholds the competition test responses) are dropped with a
-warning; NaN/inf anywhere else is an :class:`InputError`.
+Trial-based sources store one image per trial; the canonical scan stores each distinct image
+once. :func:`assemble_trials` builds the image set from ``frame_image_id`` (one image per id,
+taken from the first trial that shows it, ids sorted ascending) and ``trial_image`` (index of
+each trial's image). Tiers are mapped to train / validation / test (:func:`canonical_tier`).
+Trials of a *test* tier whose responses are NaN (Sensorium withholds the competition test
+responses) are dropped with a warning; NaN/inf anywhere else is an :class:`InputError`.
+:func:`stable_image_id` gives content-derived ids (Antolik 2016 uses it too).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-from pathlib import Path
 
 import numpy as np
 
-from ..io import InputError, open_h5, require_key
+from ..io import InputError
 from .scan import Scan, validate
 
-log = logging.getLogger("neuroreg.sources")
-
-SOURCES = ("static_h5", "sensorium", "antolik2016")
+log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- dispatch
-def read_recording(spec: dict, *, min_repeats: int = 2) -> Scan:
-    """Read the recording described by ``spec`` (keys ``source``, ``path``, optional
-    ``animal``, ``session``, ``scan`` overriding the attributes read from the file)."""
-    source, path = spec.get("source"), spec.get("path")
-    if source not in SOURCES:
-        raise InputError("config.yaml", "recordings.source", f"unknown source {source!r}; supported: {list(SOURCES)}")
-    if not path:
-        raise InputError("config.yaml", "recordings.path", "missing (required)")
-    if source == "static_h5":
-        scan = read_static_h5(path, min_repeats=min_repeats)
-    elif source == "sensorium":
-        from .sensorium import read_sensorium
-
-        scan = read_sensorium(path, min_repeats=min_repeats)
-    else:
-        from .antolik2016 import read_antolik2016
-
-        scan = read_antolik2016(path, min_repeats=min_repeats)
-    for key in ("animal", "session", "scan"):
-        if spec.get(key) is not None:
-            scan.attrs[key] = spec[key]
-    return scan
-
-
-def ingest(spec: dict, output: str | os.PathLike, *, min_repeats: int = 2) -> Scan:
-    """Read a recording and write the canonical scan file atomically (what the
-    ``ingest_recording`` rule runs). A failing read leaves no ``output``."""
-    from .scan import write_scan
-
-    scan = read_recording(spec, min_repeats=min_repeats)
-    write_scan(scan, output)
-    n_oracle = len(scan.oracle_images())
-    log.info("%s (%s): %d trials, %d images (%d oracle), %d neurons, images %s -> %s", spec["path"],
-             spec["source"], scan.n_trials, len(scan.images), n_oracle, scan.n_neurons,
-             scan.images.shape[1:], output)
-    return scan
-
-
-# --------------------------------------------------------------------------- shared helpers
 def canonical_tier(value, path=None, key: str = "tiers") -> str:
     """Map a source tier to the canonical one: 'train' -> train; 'val', 'valid',
     'validation' -> validation; any tier containing 'test' ('test', 'final_test',
@@ -200,45 +148,3 @@ def neuron_attrs(meta: dict) -> dict:
             vals = [v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v for v in vals]
             out[dst] = vals[0] if len(vals) == 1 else ",".join(map(str, vals))
     return out
-
-
-# --------------------------------------------------------------------------- static_h5
-def read_static_h5(path, *, min_repeats: int = 2) -> Scan:
-    """neuralpredictors "static" HDF5: ``images`` (n, 1, h, w) or (n, h, w), ``responses``
-    (n, neurons), ``behavior`` (n, 3), ``pupil_center`` (n, 2), ``tiers`` (n,),
-    ``item_info/frame_image_id`` (n,), ``neurons/unit_ids`` (neurons,) (+ optional
-    ``neurons/animal_ids``, ``neurons/sessions``, ``neurons/scan_idx`` -> attrs)."""
-    path = Path(path)
-    with open_h5(path) as f:
-        def read(key):
-            ds = require_key(f, key, path)
-            try:
-                return ds[()]
-            except (OSError, KeyError) as err:
-                raise InputError(path, key, f"cannot be read (corrupt or truncated file?): {err}") from err
-
-        arrays = {k: read(k) for k in ("responses", "behavior", "pupil_center", "tiers")}
-        frame_image_id = read("item_info/frame_image_id")
-        unit_ids = read("neurons/unit_ids")
-        meta = {k: read(f"neurons/{k}") for k in ("animal_ids", "sessions", "scan_idx") if f"neurons/{k}" in f}
-        images_ds = require_key(f, "images", path)
-        if images_ds.shape[0] != len(frame_image_id):
-            raise InputError(path, "images", f"{images_ds.shape[0]} trials, but item_info/frame_image_id has "
-                             f"{len(frame_image_id)}")
-
-        def load_images(idx):
-            order = np.argsort(idx)  # h5py fancy indexing needs increasing indices
-            try:
-                sorted_images = images_ds[np.asarray(idx)[order]]
-            except (OSError, KeyError) as err:
-                raise InputError(path, "images", f"cannot be read (corrupt or truncated file?): {err}") from err
-            out = np.empty_like(sorted_images)
-            out[order] = sorted_images
-            return out
-
-        keys = {"responses": "responses", "behavior": "behavior", "pupil_center": "pupil_center", "tiers": "tiers",
-                "frame_image_id": "item_info/frame_image_id", "neuron_id": "neurons/unit_ids", "images": "images"}
-        return assemble_trials(
-            path, frame_image_id=frame_image_id, neuron_id=unit_ids, load_images=load_images, keys=keys,
-            attrs={"source": "static_h5", "source_path": str(path), **neuron_attrs(meta)},
-            min_repeats=min_repeats, **arrays)

@@ -16,15 +16,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import foolbox as fb
 import numpy as np
 import torch
 
-from neuroreg import logs
-
 from . import attacks as A
 
-log = logs.get("robustness.checks")
+log = logging.getLogger(__name__)
 
 
 def unbounded_success(records, correct) -> dict:

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from neuroreg.cotrain import resnet
-from neuroreg.io import InputError, atomic_output, open_h5, require_key
+from neuroreg.ingest.cifar import load_cifar_h5
+from neuroreg.io import InputError, atomic_output
 
 
 def load_model(model_path, metrics_path) -> torch.nn.Module:
@@ -34,16 +35,8 @@ def load_model(model_path, metrics_path) -> torch.nn.Module:
 
 def load_test(cifar_path, n: int | None = None):
     """(images (n, 1, H, W) uint8 tensor, labels (n,) int64 tensor): the first n test images (all if None)."""
-    with open_h5(cifar_path) as h5:
-        images = require_key(h5, "test/images", cifar_path)
-        labels = require_key(h5, "test/labels", cifar_path)
-        if images.ndim != 3 or images.dtype != np.uint8:
-            raise InputError(cifar_path, "test/images", f"expected (N, H, W) uint8, got {images.shape} {images.dtype}")
-        if labels.shape != (images.shape[0],):
-            raise InputError(cifar_path, "test/labels", f"shape {labels.shape}, expected ({images.shape[0]},)")
-        sl = slice(None) if n is None else slice(0, int(n))
-        x, y = images[sl], labels[sl].astype(np.int64)
-    return torch.from_numpy(np.ascontiguousarray(x[:, None])), torch.from_numpy(y)
+    c = load_cifar_h5(cifar_path, splits=("test",), n_test=n)
+    return torch.from_numpy(np.ascontiguousarray(c["test_images"][:, None])), torch.from_numpy(c["test_labels"])
 
 
 def write_csv(df, path, **kw) -> None:

@@ -11,6 +11,7 @@ best over the attacks run with that many steps, and its median.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -19,12 +20,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from neuroreg import logs
-
 from . import attacks as A
 from .parallel import run_minimal_parallel
 
-log = logs.get("robustness.minimal")
+log = logging.getLogger(__name__)
 QUANTILES = {"q10": 0.10, "q25": 0.25, "median": 0.50, "q75": 0.75, "q90": 0.90}
 
 
