@@ -8,14 +8,14 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from neuroreg.encoder import metrics as M
 from neuroreg.encoder.model import Encoder
 from neuroreg.encoder.readout import GaussianReadout
 from neuroreg.encoder.run import load_model, train_scan
 from neuroreg.encoder.train import poisson_loss
-from neuroreg.io import InputError
 from neuroreg.ingest.scan import Scan, write_scan
+from neuroreg.io import InputError
+from neuroreg.measures import pearson
 
 
 def synthetic_scan(n_images=300, n_oracle=10, repeats=5, n_neurons=20, shape=(12, 16), seed=0) -> Scan:
@@ -126,9 +126,9 @@ def test_poisson_loss_hand_case():
 
 def test_metrics_hand_cases():
     x = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
-    assert M.correlation(x, 2 * x + 1) == pytest.approx([1.0, 1.0])
-    assert M.correlation(x, -x) == pytest.approx([-1.0, -1.0])
-    assert M.correlation(x, np.ones_like(x)) == pytest.approx([0.0, 0.0])  # constant -> 0, not NaN
+    assert pearson(x, 2 * x + 1) == pytest.approx([1.0, 1.0])
+    assert pearson(x, -x) == pytest.approx([-1.0, -1.0])
+    assert pearson(x, np.ones_like(x)) == pytest.approx([0.0, 0.0])  # constant -> 0, not NaN
     # 3 oracle images x 2 repeats, noiseless: perfect prediction explains everything
     trial_image = np.array([0, 0, 1, 1, 2, 2])
     resp = np.array([[1.0], [1.0], [2.0], [2.0], [4.0], [4.0]])

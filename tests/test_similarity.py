@@ -6,14 +6,13 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
+from conftest import make_scan
+from neuroreg.ingest.scan import write_scan
+from neuroreg.io import InputError
+from neuroreg.measures import centered_unit_vectors
 from neuroreg.similarity import matrix as sim
 from neuroreg.similarity import targets as st
 from neuroreg.similarity import vgg
-from neuroreg.io import InputError
-from neuroreg.ingest.scan import write_scan
-
-from conftest import make_scan
 
 
 def test_eq2_hand_computed():
@@ -21,7 +20,7 @@ def test_eq2_hand_computed():
     rho = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]])
     r = sim.scaled_responses(rho, np.array([1.0, 2.0]))
     np.testing.assert_allclose(r, [[1, 0], [0, 2], [2, 4]])
-    e = sim.centered_unit_vectors(r)  # centred: (0,-2), (-1,0), (1,2) -> unit
+    e = centered_unit_vectors(r)  # centred: (0,-2), (-1,0), (1,2) -> unit
     np.testing.assert_allclose(e, [[0, -1], [-1, 0], [1 / np.sqrt(5), 2 / np.sqrt(5)]], atol=1e-7)
     s = sim.similarity_matrix([e])
     np.testing.assert_allclose(s[0, 1], 0.0, atol=1e-7)

@@ -7,16 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def correlation(x: np.ndarray, y: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Pearson correlation of each column of ``x`` with the same column of ``y``; 0 where a column is constant."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    xc = x - x.mean(0)
-    yc = y - y.mean(0)
-    num = (xc * yc).sum(0)
-    den = np.sqrt((xc ** 2).sum(0) * (yc ** 2).sum(0))
-    return np.where(den > eps, num / np.maximum(den, eps), 0.0)
+from ..measures import pearson
 
 
 def test_correlation(predictions: np.ndarray, responses: np.ndarray) -> np.ndarray:
@@ -24,7 +15,7 @@ def test_correlation(predictions: np.ndarray, responses: np.ndarray) -> np.ndarr
 
     predictions, responses: (n_test_trials, n_neurons).
     """
-    return correlation(predictions, responses)
+    return pearson(predictions, responses)
 
 
 def _group(trial_image: np.ndarray):
@@ -37,18 +28,21 @@ def oracle_mean_correlation(predictions: np.ndarray, responses: np.ndarray, tria
     _, groups = _group(np.asarray(trial_image))
     p = np.stack([predictions[g].mean(0) for g in groups])
     r = np.stack([responses[g].mean(0) for g in groups])
-    return correlation(p, r)
+    return pearson(p, r)
 
 
 def fraction_explainable_variance_explained(predictions: np.ndarray, responses: np.ndarray,
                                             trial_image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """FEVE and the fraction of explainable variance (FEV), as sinzlab's ``compute_FEV``.
+    """FEVE and the fraction of explainable variance (FEV) of the test (oracle) trials, per neuron.
 
     ``noise_var`` = mean over images of the across-repeat variance (ddof 1),
     ``total_var`` = variance over all test trials (ddof 1),
     ``FEV = (total_var - noise_var) / total_var``,
-    ``FEVE = 1 - (MSE - noise_var) / (total_var - noise_var)`` with MSE between prediction and single trials,
-    averaged per image then over images. Neurons without explainable variance get NaN FEVE.
+    ``FEVE = 1 - (MSE - noise_var) / (total_var - noise_var)`` with MSE between prediction and single
+    trials, averaged per image, then over images (each image weighs the same). sinzlab's
+    ``compute_FEV`` (neuralpredictors) pools the squared error over all trials instead, so images with
+    more repeats weigh more: the two agree only when every image has the same number of repeats (as in
+    the virtual experiment). Neurons without explainable variance get NaN FEVE.
     Returns ``(feve, fev)``, each (n_neurons,).
     """
     predictions = np.asarray(predictions, dtype=np.float64)

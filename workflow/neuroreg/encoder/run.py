@@ -29,6 +29,7 @@ import torch
 
 from ..ingest.scan import read_scan
 from ..io import atomic_output, write_json
+from ..measures import pearson
 from . import metrics as M
 from .model import Encoder
 from .train import EncoderConfig, fit, hparams, predict_images, predict_trials, split_tiers
@@ -44,7 +45,7 @@ def evaluate(model, data, scan, stats, cfg, seed, path=None) -> tuple[dict, np.n
     _, val = split_tiers(scan, cfg, seed, path)
     per = {}
     pred_val = predict_trials(model, data, val) * r_std
-    per["validation_correlation"] = M.correlation(pred_val, scan.responses[val])
+    per["validation_correlation"] = pearson(pred_val, scan.responses[val])
     if len(test):
         pred_test = predict_trials(model, data, test) * r_std
         resp_test = scan.responses[test]
@@ -58,11 +59,11 @@ def evaluate(model, data, scan, stats, cfg, seed, path=None) -> tuple[dict, np.n
     gt = scan.ground_truth or {}
     if "image_response" in gt:
         truth = np.asarray(gt["image_response"])
-        per["ground_truth_correlation"] = M.correlation(responses, truth)
+        per["ground_truth_correlation"] = pearson(responses, truth)
         oracle = scan.oracle_images()
-        per["ground_truth_correlation_oracle"] = M.correlation(responses[oracle], truth[oracle])
+        per["ground_truth_correlation_oracle"] = pearson(responses[oracle], truth[oracle])
         if len(test):
-            per["single_trial_ground_truth_correlation"] = M.correlation(scan.responses[test],
+            per["single_trial_ground_truth_correlation"] = pearson(scan.responses[test],
                                                                          truth[scan.trial_image[test]])
     return per, responses.astype(np.float32)
 

@@ -24,7 +24,7 @@ import torch
 
 from ..ingest.scan import Scan
 from ..io import InputError
-from .metrics import correlation
+from ..measures import pearson
 from .model import Encoder
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ def fit(scan: Scan, cfg: EncoderConfig, seed: int, path=None, device: str | None
             opt.step()
             total += float(loss.detach()) * len(y)
             n += len(y)
-        val_corr = float(np.mean(correlation(predict_trials(model, data, val), val_resp)))
+        val_corr = float(np.mean(pearson(predict_trials(model, data, val), val_resp)))
         lr = opt.param_groups[0]["lr"]
         history.append({"epoch": epoch, "loss": total / n, "val_correlation": val_corr, "lr": lr,
                         "seconds": time.perf_counter() - t0})

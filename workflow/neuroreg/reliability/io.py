@@ -37,9 +37,9 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from . import oracle as rel
-from ..io import InputError, atomic_output, open_h5, require_key
 from ..ingest.scan import Scan, read_scan, validate
+from ..io import InputError, atomic_output, open_h5, require_key
+from . import oracle as rel
 
 NEURON_COLUMNS = ("signal_strength", "noise_strength", "snr_weight", "oracle_correlation", "explainable_variance")
 MIN_SHARED_IMAGES = 2  # Eq. 4 needs at least one image pair

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..measures import centered_unit_vectors, pearson
+
 #: A neuron's noise strength counts as zero when ``eta <= NOISE_FLOOR * rms``,
 #: with ``rms`` the root mean square of its oracle responses (scale-free).
 NOISE_FLOOR = 1e-6
@@ -110,7 +112,7 @@ def oracle_correlation(oracle_responses) -> np.ndarray:
     """
     trials = as_trial_list(oracle_responses)
     loo = [(r.sum(axis=0, keepdims=True) - r) / (len(r) - 1) for r in trials]
-    return _pearson(np.concatenate(trials), np.concatenate(loo))
+    return pearson(np.concatenate(trials), np.concatenate(loo))
 
 
 def explainable_variance(oracle_responses, *, clip: bool = True) -> np.ndarray:
@@ -129,29 +131,7 @@ def explainable_variance(oracle_responses, *, clip: bool = True) -> np.ndarray:
     return np.clip(ev, 0.0, 1.0) if clip else ev
 
 
-def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Column-wise Pearson correlation of (n, k) arrays; 0 where a column is constant."""
-    x = x - x.mean(axis=0)
-    y = y - y.mean(axis=0)
-    denom = np.sqrt((x**2).sum(axis=0) * (y**2).sum(axis=0))
-    ok = denom > 0
-    return np.where(ok, (x * y).sum(axis=0) / np.where(ok, denom, 1.0), 0.0)
-
-
 # ---------------------------------------------------------------- Eq. 2-3: similarity
-
-
-def centered_unit_vectors(responses: np.ndarray) -> np.ndarray:
-    """e_i = (r_i - r_bar) / ||r_i - r_bar|| (Eq. 2), (stimuli, neurons).
-
-    ``responses`` (stimuli, neurons), already scaled by w_a; ``r_bar`` is the
-    mean over the stimuli (rows). A row equal to ``r_bar`` becomes the zero
-    vector (similarity 0 with every stimulus) instead of NaN.
-    """
-    centered = np.asarray(responses, dtype=np.float64)
-    centered = centered - centered.mean(axis=0, keepdims=True)
-    norm = np.linalg.norm(centered, axis=1, keepdims=True)
-    return np.divide(centered, norm, out=np.zeros_like(centered), where=norm > 0)
 
 
 def similarity_data(responses: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:

@@ -35,10 +35,9 @@ import h5py
 import numpy as np
 
 from ..io import InputError, atomic_output, open_h5, require_key
-from ..reliability.oracle import centered_unit_vectors  # Eq. 2 centring, shared with stage 2 (float64 out)
 
-__all__ = ["scaled_responses", "centered_unit_vectors", "similarity_matrix", "write_similarity",
-           "shuffle_similarity", "read_similarity", "vector_store", "offdiag_correlation", "extreme_pairs"]
+__all__ = ["scaled_responses", "similarity_matrix", "write_similarity", "shuffle_similarity", "read_similarity",
+           "vector_store", "extreme_pairs"]
 
 REQUIRED = ("similarity", "image_id", "image_index")
 REQUIRED_ATTRS = ("target", "scans", "method", "weighting")
@@ -217,12 +216,6 @@ def read_similarity(path, *, load: bool = True, check_symmetry: bool = True, blo
                 if not np.array_equal(rows[:, a:b], rows[:, a:b].T):
                     raise InputError(path, "similarity", f"not symmetric in the diagonal block {a}:{b}")
     return SimilarityTarget(full, ids, index, attrs)
-
-
-def offdiag_correlation(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson r of two (n, n) similarity matrices over the upper off-diagonal pairs i < j."""
-    iu = np.triu_indices(np.shape(x)[0], k=1)
-    return float(np.corrcoef(np.asarray(x)[iu], np.asarray(y)[iu])[0, 1])
 
 
 def extreme_pairs(path, k: int = 3, block_size: int = 256) -> tuple[list, list]:

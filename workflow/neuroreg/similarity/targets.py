@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reliability import oracle as rel
-from ..io import InputError, open_h5, require_finite, require_key
 from ..ingest.scan import read_scan
-from .matrix import centered_unit_vectors, scaled_responses
+from ..io import InputError, open_h5, require_finite, require_key
+from ..measures import centered_unit_vectors, pearson_r
+from ..reliability import oracle as rel
+from .matrix import scaled_responses
 
 WEIGHTING = {
     "neural_model": "w_a * max(v_a, 0) (Eq. 1 SNR weight x prediction test correlation)",
@@ -193,10 +194,7 @@ def trial_pairs(data_trials: np.ndarray, trial_oracle: np.ndarray, s: np.ndarray
 def correlations(comp: dict) -> dict:
     """r(S^data, S^oracle), r(S^model, S^oracle) and, when available, against S^true (pairs i != j)."""
     iu = np.triu_indices(len(comp["oracle_image_id"]), k=1)
-
-    def r(x, y):
-        return float(np.corrcoef(x, y)[0, 1])
-
+    r = pearson_r
     out = {"r_data_oracle": r(*trial_pairs(comp["data_trials"], comp["trial_oracle"], comp["oracle"])),
            "r_model_oracle": r(comp["model"][iu], comp["oracle"][iu])}
     if "true" in comp:
