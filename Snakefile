@@ -1,15 +1,21 @@
 # neuroreg: "Learning From Brains How to Regularize Machines" (Li et al., NeurIPS 2019)
 # as a pipeline. The stages live in workflow/rules/, the logic in workflow/neuroreg/.
+from pathlib import Path
+
 from snakemake.utils import min_version
+
+import neuroreg.config
 
 min_version("9.0")
 
 
-# config.yaml is the default experiment; `--configfile other.yaml` replaces it
-# (rather than being merged into it), so a config for other data stands alone.
-if not workflow.overwrite_configfiles:
-
-    configfile: "config.yaml"
+# config.yaml (beside this file) is the default experiment; a `--configfile X.yaml` lists only what
+# it changes and is merged over it (virtual_v1.scans and recordings are replaced whole), and the
+# result is validated against workflow/schemas/config.schema.yaml, which holds every default.
+_layers = ["config.yaml", *map(str, workflow.overwrite_configfiles)]
+_config = neuroreg.config.merge(neuroreg.config.read_yaml(Path(workflow.basedir) / "config.yaml"), config)
+config.clear()
+config.update(neuroreg.config.validate(_config, where=" + ".join(_layers)))
 
 
 report: "workflow/report/workflow.rst"

@@ -1,10 +1,6 @@
 # Shared by the stage files: config validation, the list of scans, small helpers.
 from pathlib import Path
 
-from snakemake.utils import validate
-
-
-validate(config, schema="../schemas/config.schema.yaml")
 
 
 VIRTUAL_SCANS = list(config["virtual_v1"]["scans"])

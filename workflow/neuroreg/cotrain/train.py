@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from neuroreg.config import defaults as config_defaults
 from neuroreg.io import atomic_output
 
 from .data import Cifar, Stimuli, augment, target_block, to_float
@@ -44,26 +45,31 @@ log = logging.getLogger(__name__)
 CRASH_ENV = "NEUROREG_CRASH_AFTER_STEPS"  # fault injection for the resume test: raise after N optimizer steps
 
 
+_DEFAULT = config_defaults("cotrain")
+
+
 @dataclass
 class Recipe:
-    arch: str = "resnet18"
-    width: int = 64  # channels of stage 1 (64 = the standard ResNet)
-    epochs: int = 40
-    batch_size: int = 64  # CIFAR images and stimulus images per step
-    lr: float = 0.1
-    lr_decay: float = 0.3
-    lr_step: int = 4  # epochs between decays
-    lr_reset_epoch: int = 20  # lr back to `lr` every this many epochs (0 = never)
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    nesterov: bool = False
-    layers: tuple = (1, 5, 9, 13, 17)  # conv layers of Eq. 10
-    alpha: float = 0.0  # Eq. 7
-    clamp_eps: float = 1e-3  # Eq. 8: similarities clamped to [-1 + eps, 1 - eps]
-    center: str = "batch"  # Eq. 9: f-bar = batch mean ('batch') or running mean ('ema')
-    seed: int = 0
-    eval_batch_size: int = 1000
-    deterministic: bool = True  # deterministic kernels (always bit-identical on the CPU)
+    """One run's recipe (section 4.1). Defaults: the schema's cotrain section; alpha and seed are the run's."""
+
+    arch: str = _DEFAULT["arch"]
+    width: int = _DEFAULT["width"]  # channels of stage 1 (64 = the standard ResNet)
+    epochs: int = _DEFAULT["epochs"]
+    batch_size: int = _DEFAULT["batch_size"]  # CIFAR images and stimulus images per step
+    lr: float = _DEFAULT["lr"]
+    lr_decay: float = _DEFAULT["lr_decay"]
+    lr_step: int = _DEFAULT["lr_step"]  # epochs between decays
+    lr_reset_epoch: int = _DEFAULT["lr_reset_epoch"]  # lr back to `lr` every this many epochs (0 = never)
+    momentum: float = _DEFAULT["momentum"]
+    weight_decay: float = _DEFAULT["weight_decay"]
+    nesterov: bool = _DEFAULT["nesterov"]
+    layers: tuple = tuple(_DEFAULT["layers"])  # conv layers of Eq. 10
+    alpha: float = 0.0  # Eq. 7, the run's (0 = no similarity loss); config cotrain.alpha is the main-text runs'
+    clamp_eps: float = _DEFAULT["clamp_eps"]  # Eq. 8: similarities clamped to [-1 + eps, 1 - eps]
+    center: str = _DEFAULT["center"]  # Eq. 9: f-bar = batch mean ('batch') or running mean ('ema')
+    seed: int = 0  # the run's torch seed (neuroreg.seeds.cotrain_seed)
+    eval_batch_size: int = _DEFAULT["eval_batch_size"]
+    deterministic: bool = _DEFAULT["deterministic"]  # deterministic kernels (always bit-identical on the CPU)
 
     @classmethod
     def from_config(cls, cfg: dict, **overrides) -> "Recipe":

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from ..config import defaults as config_defaults
 from ..ingest.scan import Scan
 from ..io import InputError
 from ..measures import pearson
@@ -30,36 +31,42 @@ from .model import Encoder
 log = logging.getLogger(__name__)
 
 
+_DEFAULT = config_defaults("encoder")
+
+
 @dataclass
 class EncoderConfig:
-    """The ``encoder`` section of config.yaml (defaults = those of config.yaml)."""
+    """The ``encoder`` section of the config; defaults: the schema's (``neuroreg.config.defaults``)."""
 
-    device: str = "auto"
-    hidden_channels: int = 16
-    layers: int = 3
-    input_kernel: int = 9
-    hidden_kernel: int = 5
-    skip: int = 0
-    depth_separable: bool = False
-    shifter: bool = True
-    modulator: bool = True
-    init_mu_range: float = 0.3
-    init_sigma: float = 0.1
-    gamma_input: float = 0.01
-    gamma_readout: float = 0.0001
-    batch_size: int = 64
-    lr: float = 0.005
-    max_epochs: int = 100
-    patience: int = 3
-    lr_decay_steps: int = 2
-    lr_decay_factor: float = 0.3
-    tolerance: float = 1e-5
-    validation_fraction: float = 0.1
+    device: str = _DEFAULT["device"]
+    hidden_channels: int = _DEFAULT["hidden_channels"]
+    layers: int = _DEFAULT["layers"]
+    input_kernel: int = _DEFAULT["input_kernel"]
+    hidden_kernel: int = _DEFAULT["hidden_kernel"]
+    skip: int = _DEFAULT["skip"]
+    depth_separable: bool = _DEFAULT["depth_separable"]
+    shifter: bool = _DEFAULT["shifter"]
+    modulator: bool = _DEFAULT["modulator"]
+    init_mu_range: float = _DEFAULT["init_mu_range"]
+    init_sigma: float = _DEFAULT["init_sigma"]
+    gamma_input: float = _DEFAULT["gamma_input"]
+    gamma_readout: float = _DEFAULT["gamma_readout"]
+    batch_size: int = _DEFAULT["batch_size"]
+    lr: float = _DEFAULT["lr"]
+    max_epochs: int = _DEFAULT["max_epochs"]
+    patience: int = _DEFAULT["patience"]
+    lr_decay_steps: int = _DEFAULT["lr_decay_steps"]
+    lr_decay_factor: float = _DEFAULT["lr_decay_factor"]
+    tolerance: float = _DEFAULT["tolerance"]
+    validation_fraction: float = _DEFAULT["validation_fraction"]
 
     @classmethod
     def from_dict(cls, d: dict) -> "EncoderConfig":
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
+        """From an ``encoder`` config section; a key that is not a field is an error naming it."""
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InputError("config", "encoder", f"unknown keys {unknown}")
+        return cls(**d)
 
 
 def resolve_device(device: str) -> torch.device:

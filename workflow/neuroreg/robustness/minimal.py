@@ -10,6 +10,7 @@ best over the attacks run with that many steps, and its median.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import math
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..config import defaults as config_defaults
 from . import attacks as A
 from .parallel import run_minimal_parallel
 
@@ -27,21 +29,28 @@ log = logging.getLogger(__name__)
 QUANTILES = {"q10": 0.10, "q25": 0.25, "median": 0.50, "q75": 0.75, "q90": 0.90}
 
 
+_DEFAULT = config_defaults("robustness")
+
+
+def _default(key):
+    return field(default_factory=lambda: copy.deepcopy(_DEFAULT[key]))
+
+
 @dataclass
 class Settings:
-    """The ``robustness`` config keys of the adversarial evaluation (see config.yaml)."""
+    """The ``robustness`` config keys of the adversarial evaluation; defaults: the schema's."""
 
-    norms: tuple = ("L2", "Linf", "L1", "L0")
-    attacks: dict = field(default_factory=lambda: {k: list(v) for k, v in A.ATTACKS.items()})
-    step_budgets: tuple = (10, 100, 1000)
-    hyperparameters: dict = field(default_factory=lambda: {"brendel_bethge": {"lr": [1e-3]}})
-    pgd: dict = field(default_factory=lambda: {"rel_stepsize": [0.1], "max_steps": 200, "search_steps": 10})
-    repetitions: int = 1
-    start_directions: int = 1000  # blended-noise starting points: directions and line-search steps
-    processes: int = 1
-    seed: int = 0
-    masking_tolerance: float = 0.05
-    masking_max_fraction: float = 0.05
+    norms: tuple = tuple(_DEFAULT["norms"])
+    attacks: dict = _default("attacks")
+    step_budgets: tuple = tuple(_DEFAULT["step_budgets"])
+    hyperparameters: dict = _default("hyperparameters")
+    pgd: dict = _default("pgd")
+    repetitions: int = _DEFAULT["repetitions"]
+    start_directions: int = _DEFAULT["start_directions"]  # blended-noise starting points: directions and line-search steps
+    processes: int | None = _DEFAULT["processes"]  # Brendel & Bethge's CPU processes (None: 1 here; the rule's threads)
+    seed: int = 0  # neuroreg.seeds.attack_seed of the master seed
+    masking_tolerance: float = _DEFAULT["masking_tolerance"]
+    masking_max_fraction: float = _DEFAULT["masking_max_fraction"]
 
     @classmethod
     def from_config(cls, cfg: dict, **over) -> "Settings":
@@ -100,7 +109,7 @@ def evaluate(model, x, y, s: Settings, *, device="cpu") -> dict:
                             if ok.any():
                                 k = torch.from_numpy(np.flatnonzero(ok)).to(x.device)
                                 adv = run_minimal_parallel(model, xc[k], yc[k], name, norm, steps, hp, starts=starts[k],
-                                                           processes=s.processes, device=device)
+                                                           processes=s.processes or 1, device=device)
                                 dc[ok] = A.checked_distance(model, adv, xc[k], yc[k], norm)
                         else:
                             adv = run_minimal_parallel(model, xc, yc, name, norm, steps, hp, device=device)
