@@ -1,0 +1,108 @@
+"""neuroreg.grid and neuroreg.seeds: which jobs a config asks for, their params and their seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from neuroreg import config as C
+from neuroreg import grid, seeds
+from neuroreg.ingest.registry import SOURCES
+from neuroreg.io import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def default():
+    return C.load()
+
+
+def quick():
+    return C.load([REPO / "config" / "quick.yaml"])
+
+
+def test_names_agree_with_the_schema():
+    s = C.schema()
+    assert tuple(s["$defs"]["condition"]["enum"]) == grid.CONDITIONS
+    assert tuple(s["properties"]["similarity"]["properties"]["targets"]["items"]["enum"]) == grid.TARGETS
+    assert tuple(s["properties"]["stages"]["items"]["enum"]) == grid.STAGES == tuple(s["properties"]["stages"]["default"])
+    source = s["properties"]["recordings"]["additionalProperties"]["properties"]["source"]["enum"]
+    assert tuple(source) == tuple(SOURCES)
+
+
+def test_default_grid(default):
+    assert len(grid.scans(default)) == 8 and grid.encoder_scans(default) == grid.scans(default)
+    assert grid.similarity_targets(default) == ["neural_model", "neural_data", "shuffle", "ground_truth"]
+    main = grid.figure_runs(default)
+    assert len(main) == 25 and main[0] == ("none", "0", "0") and ("neural_model", "20", "4") in main
+    sweep = grid.sweep_runs(default)
+    assert len(sweep) == 18 and ("neural_model_v1_a1_s1", "32", "2") in sweep and ("none", "0", "1") in sweep
+    assert len(grid.cotrain_runs(default)) == 40  # the sweep's 3 alpha-0 runs are main-text none runs
+    attacked = grid.adversarial_runs(default)
+    assert len(attacked) == 15 and {c for c, _, _ in attacked} == {"none", "shuffle", "neural_model"}
+    assert grid.cifar100_runs(default) == []  # data.cifar100 is null
+
+
+def test_quick_grid():
+    q = quick()
+    assert grid.scans(q) == ["v1_a1_s1", "v1_a2_s1"]
+    assert len(grid.cotrain_runs(q)) == 12 and len(grid.adversarial_runs(q)) == 6
+
+
+def test_what_cannot_be_built_is_left_out_or_refused(default):
+    recorded = C.load(overrides={"virtual_v1": {"scans": {}},
+                                 "recordings": {"r1": {"source": "antolik2016", "path": "x"}}})
+    assert grid.encoder_scans(recorded) == []
+    assert "ground_truth" not in grid.similarity_targets(recorded) and "ground_truth" not in grid.conditions(recorded)
+    assert grid.target_scans(default, "ground_truth") == grid.virtual_scans(default)
+    vgg = C.load(overrides={"similarity": {"targets": ["vgg"]}})
+    with pytest.raises(InputError, match="similarity.targets: contains 'vgg' but data.vgg19_weights"):
+        grid.similarity_targets(vgg)
+    assert "vgg" not in grid.conditions(C.load(overrides={"cotrain": {"conditions": ["none", "vgg"]}}))
+    with pytest.raises(InputError, match="no scans"):
+        grid.scans(C.load(overrides={"virtual_v1": {"scans": {}}}))
+    twice = C.load(overrides={"recordings": {"v1_a1_s1": {"source": "sensorium", "path": "x"}}})
+    with pytest.raises(InputError, match=r"used twice: \['v1_a1_s1'\]"):
+        grid.scans(twice)
+
+
+def test_cifar100_runs_take_the_cifar100_section():
+    cfg = C.load(overrides={"data": {"cifar100": "somewhere"}, "cifar100": {"seeds": [0, 1]}})
+    assert grid.cifar100_runs(cfg) == [("none", "0", "0"), ("none", "0", "1"), ("neural_model", "20", "0"),
+                                       ("neural_model", "20", "1")]
+    c100 = grid.cifar100_cotrain(cfg)
+    assert c100["arch"] == "resnet34" and c100["layers"] == [1, 7, 15, 27, 33] and c100["epochs"] == 40
+
+
+def test_params_do_not_hold_the_run_choices(default):
+    """Adding a seed, a condition, an alpha or a scan leaves every existing job's params as they were."""
+    more = C.load(overrides={"cotrain": {"seeds": [0, 1, 2, 3, 4, 5], "conditions": ["none", "neural_model"],
+                                         "alpha_sweep": {"alphas": [0, 1]}},
+                             "robustness": {"adversarial_conditions": ["none"]},
+                             "virtual_v1": {"scans": {"extra": {"animal": 9, "session": 1}}}})
+    assert grid.cotrain_params(more["cotrain"]) == grid.cotrain_params(default["cotrain"])
+    assert grid.noise_params(more["robustness"]) == grid.noise_params(default["robustness"])
+    assert grid.attack_params(more["robustness"]) == grid.attack_params(default["robustness"])
+    assert grid.virtual_v1_params(more["virtual_v1"]) == grid.virtual_v1_params(default["virtual_v1"])
+    assert "seeds" not in grid.cotrain_params(default["cotrain"]) and "epochs" in grid.cotrain_params(default["cotrain"])
+    changed = C.load(overrides={"cotrain": {"epochs": 3}, "robustness": {"noise_levels": [0.0]}})
+    assert grid.cotrain_params(changed["cotrain"]) != grid.cotrain_params(default["cotrain"])
+    assert grid.noise_params(changed["robustness"]) != grid.noise_params(default["robustness"])
+
+
+def test_paths_and_alpha_labels():
+    assert grid.alpha_label(20) == "20" and grid.alpha_label(0.5) == "0.5" and grid.alpha_label(0) == "0"
+    assert grid.cotrain_path("none", "0", "1", "model.pt") == "results/cotrain/none/alpha0/seed1/model.pt"
+    assert grid.robustness_path("shuffle", "20", "0", "noise.csv") == "results/robustness/shuffle/alpha20/seed0/noise.csv"
+    assert grid.cifar100_path("cotrain", "none", "0", "0", "x") == "results/cifar100/cotrain/none/alpha0/seed0/x"
+
+
+def test_seeds_are_the_pipelines():
+    """Pinned values: the same derivations the rules used before (runs stay reproducible across versions)."""
+    assert seeds.encoder_seed(2019, "v1_a1_s1") == 590137326
+    assert seeds.cotrain_seed(2019, 0) == 2074074628 and seeds.cotrain_seed(2019, "1") == 179940959
+    assert seeds.stimulus_seed(2019) == seeds.scan_seed(2019) == seeds.attack_seed(2019) == 2019
+    assert seeds.shuffle_seed(2019) == 2019 and seeds.shuffle_seed(2019, 7) == 7
+    assert all(0 <= seeds.encoder_seed(m, s) < 2**31 for m in (0, 2**31 - 1) for s in ("a", "b"))

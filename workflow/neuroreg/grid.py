@@ -1,0 +1,190 @@
+"""The run grid of a config: its scans, similarity targets, co-training runs and attacked runs.
+
+Everything the rules need to know *which* jobs exist lives here, as functions of the validated
+config (:func:`neuroreg.config.load`), so the rule files only wire files together. A run is a
+``(target, alpha, seed)`` triple of strings as they appear in paths:
+``results/cotrain/{target}/alpha{alpha}/seed{seed}/`` (CIFAR-100: under ``results/cifar100/``).
+
+* main-text runs: every buildable condition of ``cotrain.conditions``, ``none`` at alpha 0 and the
+  others at ``cotrain.alpha``, each seed of ``cotrain.seeds``;
+* the alpha sweep (supplement Fig. 6): ``cotrain.alpha_sweep`` alphas x seeds on the single-scan
+  target ``neural_model_{similarity.alpha_sweep_scan}`` (alpha 0 is ``none``);
+* attacked runs: the main-text runs of ``robustness.adversarial_conditions``;
+* CIFAR-100 runs (Fig. 4B, only when ``data.cifar100`` is set): ``cifar100.conditions`` x
+  ``cifar100.seeds`` with the ``cifar100`` recipe.
+
+The ``*_params`` functions give each job's ``params``: exactly the config keys that change that
+job's output, never the lists that choose the runs, so adding a seed, a condition or a scan makes
+Snakemake run only the new jobs (and the summaries over them).
+"""
+
+from __future__ import annotations
+
+from .io import InputError
+
+#: The stages, in order; config key ``stages`` picks those ``rule all`` builds.
+STAGES = ("data", "reliability", "encoder", "similarity", "cotrain", "robustness", "figures")
+#: Similarity targets built from the scans (Eq. 2, 6 and the controls), then the VGG19 one.
+SCAN_TARGETS = ("neural_model", "neural_data", "shuffle", "ground_truth")
+TARGETS = SCAN_TARGETS + ("vgg",)
+#: Co-training conditions: no similarity loss, or one of the targets.
+CONDITIONS = ("none",) + TARGETS
+#: Wildcard regexes of the run paths (a single-scan target is ``neural_model_{scan}``).
+WILDCARDS = {
+    "target": "|".join(CONDITIONS) + r"|neural_model_[A-Za-z0-9_\-]+",
+    "alpha": r"[0-9]+(\.[0-9]+)?",
+    "seed": r"[0-9]+",
+}
+#: cotrain keys that choose the runs rather than how one run trains (the run's alpha is its wildcard).
+RUN_CHOICE_KEYS = ("seeds", "conditions", "alpha_sweep", "alpha")
+#: robustness keys of the noise evaluation and of the adversarial one.
+NOISE_KEYS = ("noise_levels", "noise_seed", "n_noise", "device", "batch_size")
+ATTACK_KEYS = ("n_adversarial", "device", "norms", "attacks", "step_budgets", "hyperparameters", "pgd",
+               "repetitions", "start_directions", "processes", "masking_tolerance", "masking_max_fraction")
+#: The CIFAR-100 network when the config's cifar100 section does not name one (ResNet34, its stage ends).
+CIFAR100_NETWORK = {"arch": "resnet34", "layers": [1, 7, 15, 27, 33]}
+
+
+# ---------------------------------------------------------------- scans
+def virtual_scans(cfg: dict) -> list[str]:
+    return list(cfg["virtual_v1"]["scans"])
+
+
+def recorded_scans(cfg: dict) -> list[str]:
+    return list(cfg["recordings"])
+
+
+def scans(cfg: dict) -> list[str]:
+    """Every scan: the virtual ones, then the recordings. Names must be unique, and there must be one."""
+    virtual, recorded = virtual_scans(cfg), recorded_scans(cfg)
+    shared = sorted(set(virtual) & set(recorded))
+    if shared:
+        raise InputError("config", "virtual_v1.scans / recordings", f"scan names used twice: {shared}")
+    if not virtual + recorded:
+        raise InputError("config", "virtual_v1.scans / recordings", "no scans: add virtual scans or recordings")
+    return virtual + recorded
+
+
+def encoder_scans(cfg: dict) -> list[str]:
+    """Scans with training trials: every virtual scan and every recording but antolik2016 (oracle trials only)."""
+    return virtual_scans(cfg) + [s for s in recorded_scans(cfg) if cfg["recordings"][s]["source"] != "antolik2016"]
+
+
+# ---------------------------------------------------------------- similarity targets
+def similarity_targets(cfg: dict) -> list[str]:
+    """The targets of ``similarity.targets`` this config builds (ground_truth needs virtual scans).
+
+    Asking for ``vgg`` without ``data.vgg19_weights`` is an error naming both keys.
+    """
+    asked = cfg["similarity"]["targets"]
+    if "vgg" in asked and not cfg["data"].get("vgg19_weights"):
+        raise InputError("config", "similarity.targets", "contains 'vgg' but data.vgg19_weights is not set: give a "
+                         "torchvision VGG19 state dict (.pth) or remove 'vgg' from similarity.targets")
+    out = [t for t in SCAN_TARGETS if t in asked]
+    if not virtual_scans(cfg) and "ground_truth" in out:
+        out.remove("ground_truth")  # the ground truth exists only for the virtual experiment
+    return out + (["vgg"] if "vgg" in asked else [])
+
+
+def target_scans(cfg: dict, target: str) -> list[str]:
+    """The scans a target averages over (ground_truth: the virtual ones)."""
+    return virtual_scans(cfg) if target == "ground_truth" else scans(cfg)
+
+
+def sweep_target(cfg: dict) -> str:
+    """The single-scan target of the alpha sweep: ``neural_model_{similarity.alpha_sweep_scan}``."""
+    return f"neural_model_{cfg['similarity']['alpha_sweep_scan']}"
+
+
+# ---------------------------------------------------------------- co-training runs
+def alpha_label(alpha) -> str:
+    """Alpha as it appears in paths: 20 -> '20', 0.5 -> '0.5'."""
+    return f"{float(alpha):g}"
+
+
+def conditions(cfg: dict) -> list[str]:
+    """The conditions of ``cotrain.conditions`` this config can build (vgg needs weights, ground_truth virtual scans)."""
+    out = []
+    for c in cfg["cotrain"]["conditions"]:
+        if c == "vgg" and not cfg["data"].get("vgg19_weights"):
+            continue
+        if c == "ground_truth" and not virtual_scans(cfg):
+            continue
+        out.append(c)
+    return out
+
+
+def main_runs(cfg: dict, conds, seeds) -> list[tuple[str, str, str]]:
+    """(target, alpha, seed) of the main-text runs of ``conds`` (in their order, those this config
+    builds): none at alpha 0, the others at ``cotrain.alpha``; every seed."""
+    built = conditions(cfg)
+    alpha = cfg["cotrain"]["alpha"]
+    return [(c, alpha_label(0 if c == "none" else alpha), str(s)) for c in conds if c in built for s in seeds]
+
+
+def sweep_runs(cfg: dict) -> list[tuple[str, str, str]]:
+    """(target, alpha, seed) of the alpha sweep; alpha 0 is the ``none`` run."""
+    sweep, target = cfg["cotrain"]["alpha_sweep"], sweep_target(cfg)
+    return [("none" if float(a) == 0 else target, alpha_label(a), str(s)) for a in sweep["alphas"]
+            for s in sweep["seeds"]]
+
+
+def figure_runs(cfg: dict) -> list[tuple[str, str, str]]:
+    """The main-text runs of every buildable condition (Fig. 4A, the paper-vs-run table)."""
+    return main_runs(cfg, conditions(cfg), cfg["cotrain"]["seeds"])
+
+
+def cotrain_runs(cfg: dict) -> list[tuple[str, str, str]]:
+    """Every CIFAR-10 run: the main-text runs and the sweep, each once."""
+    return list(dict.fromkeys(figure_runs(cfg) + sweep_runs(cfg)))
+
+
+def adversarial_runs(cfg: dict) -> list[tuple[str, str, str]]:
+    """The main-text runs of ``robustness.adversarial_conditions``, in the order of ``cotrain.conditions``."""
+    wanted = cfg["robustness"]["adversarial_conditions"]
+    return main_runs(cfg, [c for c in cfg["cotrain"]["conditions"] if c in wanted], cfg["cotrain"]["seeds"])
+
+
+def cifar100_cotrain(cfg: dict) -> dict:
+    """The cotrain section as the CIFAR-100 runs use it: ``cifar100`` keys over ``cotrain``'s."""
+    return {**cfg["cotrain"], **CIFAR100_NETWORK, **cfg.get("cifar100", {})}
+
+
+def cifar100_runs(cfg: dict) -> list[tuple[str, str, str]]:
+    """(target, alpha, seed) of the CIFAR-100 runs; none when ``data.cifar100`` is not set."""
+    if not cfg["data"].get("cifar100"):
+        return []
+    c100 = cifar100_cotrain(cfg)
+    return main_runs(cfg, c100["conditions"], c100["seeds"])
+
+
+# ---------------------------------------------------------------- paths
+def cotrain_path(target, alpha, seed, name: str) -> str:
+    return f"results/cotrain/{target}/alpha{alpha}/seed{seed}/{name}"
+
+
+def robustness_path(target, alpha, seed, name: str) -> str:
+    return f"results/robustness/{target}/alpha{alpha}/seed{seed}/{name}"
+
+
+def cifar100_path(stage: str, target, alpha, seed, name: str) -> str:
+    return f"results/cifar100/{stage}/{target}/alpha{alpha}/seed{seed}/{name}"
+
+
+# ---------------------------------------------------------------- params: what changes one job's output
+def cotrain_params(section: dict) -> dict:
+    """The recipe of one co-training run: a cotrain (or CIFAR-100) section without the run choices."""
+    return {k: v for k, v in section.items() if k not in RUN_CHOICE_KEYS}
+
+
+def noise_params(robustness: dict) -> dict:
+    return {k: robustness[k] for k in NOISE_KEYS if k in robustness}
+
+
+def attack_params(robustness: dict) -> dict:
+    return {k: robustness[k] for k in ATTACK_KEYS if k in robustness}
+
+
+def virtual_v1_params(virtual_v1: dict) -> dict:
+    """The population statistics of the virtual experiment: the section without its list of scans."""
+    return {k: v for k, v in virtual_v1.items() if k != "scans"}
