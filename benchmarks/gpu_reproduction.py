@@ -1,9 +1,10 @@
 """The default experiment's stages 1-5 on one GPU machine, timed, without Snakemake.
 
 For a machine that has a GPU but neither Snakemake nor ../shared/data (the inputs travel
-packed by ``benchmarks/pack_data.py``). Each stage calls the same package functions as the
-pipeline's scripts, with config.yaml's settings, and writes the pipeline's files under
-results/, so the outputs are those of ``snakemake --cores all`` up to co-training.
+packed by ``benchmarks/pack_data.py``). Each stage calls the package functions the pipeline's
+jobs call, with config.yaml's settings as the pipeline validates them (``neuroreg.config.load``)
+and the pipeline's seeds (``neuroreg.seeds``), and writes the pipeline's files under results/, so
+the outputs are those of ``snakemake --cores all`` up to co-training.
 
     python benchmarks/gpu_reproduction.py data         # unpack .carry/inputs.xz -> results/data
     python benchmarks/gpu_reproduction.py scans        # simulate the virtual scans (one process per scan)
@@ -26,11 +27,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import yaml
+from neuroreg import config, grid, seeds
 
 ROOT = Path(__file__).resolve().parents[1]
-CFG = yaml.safe_load((ROOT / "config.yaml").read_text())
-SCANS = list(CFG["virtual_v1"]["scans"])
+CFG = config.load()  # config.yaml, validated, every default filled in
+SCANS = grid.virtual_scans(CFG)
 TIMINGS = ROOT / "results" / "benchmarks_gpu"
 
 
@@ -47,8 +48,8 @@ def _simulate(scan: str) -> float:
     t = time.perf_counter()
     spec = CFG["virtual_v1"]["scans"][scan]
     simulate_scan_file("results/data/stimuli.h5", f"results/scans/{scan}.h5", scan_name=scan, animal=spec["animal"],
-                       session=spec["session"], virtual_v1=CFG["virtual_v1"], repeats=CFG["stimuli"]["repeats"],
-                       seed=CFG["seed"])
+                       session=spec["session"], virtual_v1=grid.virtual_v1_params(CFG["virtual_v1"]),
+                       repeats=CFG["stimuli"]["repeats"], seed=seeds.scan_seed(CFG["seed"]))
     return time.perf_counter() - t
 
 
@@ -60,7 +61,7 @@ def _encoder(scan: str) -> dict:
     cfg = dict(CFG["encoder"], device="cuda")
     t = time.perf_counter()
     m = train_scan(f"results/scans/{scan}.h5", out / "model.pt", out / "metrics.json", out / "predictions.h5", cfg,
-                   CFG["seed"])
+                   seeds.encoder_seed(CFG["seed"], scan))
     keys = ("n_neurons", "n_epochs", "mean_test_correlation", "mean_feve", "mean_ground_truth_correlation",
             "mean_single_trial_ground_truth_correlation")
     return {"scan": scan, "seconds": time.perf_counter() - t, **{k: m.get(k) for k in keys}}
@@ -94,7 +95,7 @@ def main() -> None:
 
         for s in SCANS:
             run_reliability(f"results/scans/{s}.h5", f"results/reliability/{s}.h5", f"results/reliability/{s}.csv",
-                            name=s)
+                            min_repeats=CFG["reliability"]["min_repeats"], name=s)
         record("reliability", seconds=time.perf_counter() - t0)
     elif a.stage == "encoders":
         import multiprocessing as mp
@@ -111,7 +112,8 @@ def main() -> None:
         for target in a.targets:
             t = time.perf_counter()
             build_target(target, f"results/similarity/{target}.h5", inputs, "results/data/stimuli.h5",
-                         block_size=CFG["similarity"]["block_size"], seed=CFG["seed"], scratch_dir="results/similarity")
+                         block_size=CFG["similarity"]["block_size"], scratch_dir="results/similarity",
+                         seed=seeds.shuffle_seed(CFG["seed"], CFG["similarity"]["shuffle_seed"]))
             per[target] = time.perf_counter() - t
         record("similarity", seconds=time.perf_counter() - t0, per_target=per)
     elif a.stage == "cotrain" and a.one:
@@ -127,7 +129,6 @@ def main() -> None:
 
 
 def cotrain_one(run: str, epochs: int, fast: bool) -> None:
-    import numpy as np
     import torch
 
     from neuroreg import logs
@@ -137,10 +138,10 @@ def cotrain_one(run: str, epochs: int, fast: bool) -> None:
     d = Path(f"results/cotrain/{target}/alpha{alpha}/seed{seed}")
     logs.setup(str(d / "train.log"))
     cfg = dict(CFG["cotrain"], epochs=epochs, deterministic=not fast)
-    torch_seed = int(np.random.SeedSequence([CFG["seed"], int(seed)]).generate_state(1)[0] % 2**31)
+    torch_seed = seeds.cotrain_seed(CFG["seed"], seed)
     recipe = train.Recipe.from_config(cfg, alpha=float(alpha), seed=torch_seed)
     dev = torch.device("cuda")
-    cifar = data.load_cifar("results/data/cifar10.h5", dev)
+    cifar = data.load_cifar("results/data/cifar10.h5", dev, n_train=cfg["n_train"], n_test=cfg["n_test"])
     stimuli = None
     if recipe.alpha > 0:
         stimuli = data.load_stimuli("results/data/stimuli.h5", f"results/similarity/{target}.h5", dev)

@@ -351,9 +351,12 @@ def test_file_system_without_locks_warns_and_uses_the_gpu(tmp_path, monkeypatch)
 @pytest.mark.slow
 def test_rule_trains_every_condition_and_the_gamma_table(tmp_path):
     """workflow/rules/cotrain.smk + scripts on pre-made inputs (other stages not run): every condition, CPU."""
-    rules = (REPO / "workflow" / "rules" / "cotrain.smk").resolve()
-    (tmp_path / "Snakefile").write_text(
-        f'configfile: "config.yaml"\nVIRTUAL_SCANS = ["v1_a1_s1"]\nFINAL_OUTPUTS = []\n\n\ninclude: "{rules}"\n\n\n'
+    rules = (REPO / "workflow" / "rules").resolve()
+    (tmp_path / "Snakefile").write_text(  # the real Snakefile's config layering, common.smk and cotrain.smk only
+        f'import neuroreg.config\nconfigfile: "config.yaml"\n'
+        f'config.update(neuroreg.config.validate(neuroreg.config.merge('
+        f'neuroreg.config.read_yaml("{REPO / "config.yaml"}"), config)))\n\n\n'
+        f'include: "{rules / "common.smk"}"\ninclude: "{rules / "cotrain.smk"}"\n\n\n'
         "rule all:\n    input:\n        FINAL_OUTPUTS,\n"
     )
     (tmp_path / "config.yaml").write_text(

@@ -113,3 +113,54 @@ def test_wrong_data_path_is_named(tmp_path):
     proc = snakemake(tmp_path, "-n", check=False, timeout=120)
     assert proc.returncode != 0
     assert "data.photos" in proc.stdout + proc.stderr and "no_such_photos.zip" in proc.stdout + proc.stderr
+
+
+def _planned_jobs(root: Path, overlay: dict, tmp_path: Path) -> dict:
+    """{rule: count} of what `snakemake -n` would run in the completed tiny pipeline with ``overlay`` merged over
+    its config (the params-changed rerun trigger included, as by default)."""
+    cfg = yaml.safe_load((root / "config.yaml").read_text())
+    for section, values in overlay.items():
+        for key, value in values.items():
+            if isinstance(value, dict) and key != "scans":
+                cfg[section][key].update(value)
+            elif key == "scans":
+                cfg[section][key] = {**cfg[section][key], **value}
+            else:
+                cfg[section][key] = value
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(root), "--cores", "2",
+           "-n", "--quiet", "rules", "--configfile", str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONHASHSEED="0"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "job"):
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_a_new_seed_condition_or_scan_reruns_only_the_new_jobs(pipeline, tmp_path):
+    """Params hold only what changes a job's output: growing the grid adds jobs and reruns the summaries over
+    them (figures, tables), never an existing training, scan or encoder."""
+    root, cfg = pipeline
+    conditions = cfg["cotrain"]["conditions"]
+    attacked = [c for c in conditions if c in cfg["robustness"]["adversarial_conditions"]]
+    new_seed = _planned_jobs(root, {"cotrain": {"seeds": [0, 1]}}, tmp_path)
+    assert new_seed.get("cotrain") == len(conditions)  # one new model per condition, none retrained
+    assert new_seed.get("noise_robustness") == len(conditions)
+    assert new_seed.get("adversarial_robustness") == len(attacked)
+    assert not {"encoder", "simulate_scan", "similarity_target", "gamma_table", "fig6_alpha_sweep"} & set(new_seed)
+
+    new_attacked = _planned_jobs(root, {"robustness": {"adversarial_conditions": attacked + ["neural_data"]}}, tmp_path)
+    assert new_attacked.get("adversarial_robustness") == 1 and "cotrain" not in new_attacked
+    assert "noise_robustness" not in new_attacked
+
+    new_alpha = _planned_jobs(root, {"cotrain": {"alpha_sweep": {"alphas": [0, 4, 8]}}}, tmp_path)
+    assert new_alpha.get("cotrain") == 1 and new_alpha.get("noise_robustness") == 1
+
+    new_scan = _planned_jobs(root, {"virtual_v1": {"scans": {"v1_a3_s1": {"animal": 3, "session": 1}}}}, tmp_path)
+    for rule in ("simulate_scan", "reliability", "encoder", "similarity_oracle"):
+        assert new_scan.get(rule) == 1, (rule, new_scan)  # the new scan's only; the others stay
+    assert "stimulus_bank" not in new_scan and "prepare_cifar" not in new_scan

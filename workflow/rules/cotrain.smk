@@ -1,8 +1,9 @@
 # Stage 5: co-training. A CIFAR ResNet trained with cross-entropy + alpha * similarity
 # loss (Eq. 7-10) towards each similarity target, for every condition x seed, plus the
 # alpha sweep of the supplement on a single-scan target; Table 1 (final gamma per layer).
+# Jobs: neuroreg.cotrain.jobs; the runs: neuroreg.grid (cotrain_runs, sweep_runs, cifar100_runs).
+# params hold the recipe only (not the seeds or conditions): a new seed or condition trains only the new models.
 
-# The grid (cotrain_runs() etc.) is defined in common.smk.
 
 rule cotrain:
     """Joint training (Eq. 7-10, recipe of section 4.1) of one model; resumes from its checkpoint."""
@@ -13,27 +14,26 @@ rule cotrain:
         history="results/cotrain/{target}/alpha{alpha}/seed{seed}/history.csv",
         metrics="results/cotrain/{target}/alpha{alpha}/seed{seed}/metrics.json",
     params:
-        cotrain=COTRAIN,
+        cotrain=grid.cotrain_params(config["cotrain"]),
         master_seed=config["seed"],
-        checkpoint=lambda wc: cotrain_path(wc.target, wc.alpha, wc.seed, "checkpoint.pt"),
+        checkpoint=lambda wc: grid.cotrain_path(wc.target, wc.alpha, wc.seed, "checkpoint.pt"),
     log:
         "logs/cotrain/{target}/alpha{alpha}/seed{seed}.log",
     benchmark:
         "benchmarks/cotrain/{target}/alpha{alpha}/seed{seed}.tsv"
     wildcard_constraints:
-        target=r"none|neural_model|neural_data|shuffle|vgg|ground_truth|neural_model_[A-Za-z0-9_\-]+",
-        alpha=r"[0-9]+(\.[0-9]+)?",
-        seed=r"[0-9]+",
+        target=WILDCARDS["target"],
+        alpha=WILDCARDS["alpha"],
+        seed=WILDCARDS["seed"],
     threads: 4
     resources:
-        gpu=0 if COTRAIN["device"] == "cpu" else 1,
+        gpu=0 if config["cotrain"]["device"] == "cpu" else 1,
         mem_mb=16000,
         runtime=240,
     conda:
         "../../envs/neuroreg.yaml"
     script:
         "../scripts/cotrain.py"
-
 
 
 use rule cotrain as cotrain_cifar100 with:
@@ -45,18 +45,19 @@ use rule cotrain as cotrain_cifar100 with:
         history="results/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/history.csv",
         metrics="results/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/metrics.json",
     params:
-        cotrain=COTRAIN100,
+        cotrain=grid.cotrain_params(grid.cifar100_cotrain(config)),
         master_seed=config["seed"],
-        checkpoint=lambda wc: cifar100_path("cotrain", wc.target, wc.alpha, wc.seed, "checkpoint.pt"),
+        checkpoint=lambda wc: grid.cifar100_path("cotrain", wc.target, wc.alpha, wc.seed, "checkpoint.pt"),
     log:
         "logs/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}.log",
     benchmark:
         "benchmarks/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}.tsv"
 
+
 rule gamma_table:
     """Table 1 of the supplement: final gamma per layer, averaged over seeds, per alpha of the sweep."""
     input:
-        [cotrain_path(t, a, s, "metrics.json") for t, a, s in cotrain_sweep_runs()],
+        [grid.cotrain_path(*run, "metrics.json") for run in grid.sweep_runs(config)],
     output:
         "results/tables/gamma.csv",
     log:
@@ -67,6 +68,8 @@ rule gamma_table:
         "../scripts/gamma_table.py"
 
 
-final_outputs("cotrain", [cotrain_path(t, a, s, "metrics.json") for t, a, s in cotrain_runs()])
+final_outputs("cotrain", [grid.cotrain_path(*run, "metrics.json") for run in grid.cotrain_runs(config)])
 final_outputs("cotrain", "results/tables/gamma.csv")
-final_outputs("cotrain", [cifar100_path("cotrain", t, a, s, "metrics.json") for t, a, s in cifar100_runs()])
+final_outputs(
+    "cotrain", [grid.cifar100_path("cotrain", *run, "metrics.json") for run in grid.cifar100_runs(config)]
+)

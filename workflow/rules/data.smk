@@ -1,5 +1,5 @@
 # Stage 1: inputs. CIFAR-10/100 to a compact grayscale HDF5, the stimulus bank of
-# photos, and one canonical scan file per scan (simulated or ingested).
+# photos, and one canonical scan file per scan (simulated or ingested). Jobs: neuroreg.ingest.jobs.
 
 
 rule prepare_cifar:
@@ -29,8 +29,8 @@ rule stimulus_bank:
     output:
         "results/data/stimuli.h5",
     params:
-        stimuli=config["stimuli"],
-        seed=config["seed"],
+        stimuli={k: config["stimuli"][k] for k in ("n_images", "n_oracle", "height", "width")},
+        seed=seeds.stimulus_seed(config["seed"]),
     log:
         "logs/data/stimulus_bank.log",
     threads: 1
@@ -51,9 +51,9 @@ rule simulate_scan:
         "results/scans/{scan}.h5",
     params:
         scan=lambda wc: config["virtual_v1"]["scans"][wc.scan],
-        virtual_v1=config["virtual_v1"],
-        stimuli=config["stimuli"],
-        seed=config["seed"],
+        virtual_v1=grid.virtual_v1_params(config["virtual_v1"]),
+        repeats=config["stimuli"]["repeats"],
+        seed=seeds.scan_seed(config["seed"]),
     log:
         "logs/scans/{scan}.log",
     benchmark:
@@ -79,7 +79,6 @@ rule ingest_recording:
     params:
         recording=lambda wc: recording(wc.scan),
         min_repeats=config["reliability"]["min_repeats"],
-        seed=config["seed"],
     log:
         "logs/scans/{scan}.log",
     wildcard_constraints:

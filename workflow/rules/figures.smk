@@ -1,17 +1,18 @@
 # Stage 7: figures of the co-training results (Fig. 4-7, Table 1), the paper-vs-run table and the
 # report's captions (workflow/report/*.rst). Reads results/robustness/{target}/alpha{alpha}/seed{seed}/
 # noise.csv, adversarial.csv, adversarial_steps.csv and results/tables/{gamma,similarity_correlations}.csv.
+# Jobs: neuroreg.figures.jobs. Fig. 4B (CIFAR-100, default ResNet34) is built when data.cifar100 is set.
 
-# Fig. 4B (CIFAR-100, default ResNet34) is built when data.cifar100 is set (runs: cifar100_runs()).
+FIG_RUNS = grid.figure_runs(config)  # main-text runs (Fig. 4A, paper vs run)
+FIG_ADV_RUNS = grid.adversarial_runs(config)  # attacked runs (Fig. 5, 7)
+FIG_NOISE = [grid.robustness_path(*run, "noise.csv") for run in FIG_RUNS]
+FIG_SWEEP_NOISE = [grid.robustness_path(*run, "noise.csv") for run in grid.sweep_runs(config)]
+FIG_ADV = [grid.robustness_path(*run, "adversarial.csv") for run in FIG_ADV_RUNS]
+FIG_ADV_STEPS = [grid.robustness_path(*run, "adversarial_steps.csv") for run in FIG_ADV_RUNS]
 
-FIG = config.get("figures", {})
-# (target, alpha, seed) of the main-text runs, of those attacked, and of the sweep: common.smk
-FIG_MAIN_RUNS = main_runs(cotrain_conditions(), COTRAIN["seeds"])
-FIG_ADV_RUNS = robust_adversarial_runs()
-FIG_NOISE = [robust_path(*r, "noise.csv") for r in FIG_MAIN_RUNS]
-FIG_SWEEP_NOISE = [robust_path(*r, "noise.csv") for r in cotrain_sweep_runs()]
-FIG_ADV = [robust_path(*r, "adversarial.csv") for r in FIG_ADV_RUNS]
-FIG_ADV_STEPS = [robust_path(*r, "adversarial_steps.csv") for r in FIG_ADV_RUNS]
+
+def network_name(arch):
+    return arch.replace("resnet", "ResNet")
 
 
 rule fig4a_noise_robustness:
@@ -28,8 +29,8 @@ rule fig4a_noise_robustness:
         ),
         pdf="results/figures/fig4a_noise_robustness.pdf",
     params:
-        example_image=FIG.get("example_image", 0),
-        title=f"Grayscale CIFAR-10, {COTRAIN['arch'].replace('resnet', 'ResNet')}: accuracy under Gaussian noise",
+        example_image=config["figures"]["example_image"],
+        title=f"Grayscale CIFAR-10, {network_name(config['cotrain']['arch'])}: accuracy under Gaussian noise",
         chance=0.1,
     log:
         "logs/figures/fig4a_noise_robustness.log",
@@ -43,11 +44,10 @@ rule fig4a_noise_robustness:
         "../scripts/fig4_noise_robustness.py"
 
 
-
 use rule fig4a_noise_robustness as fig4b_noise_robustness_cifar100 with:
     # Fig. 4B: the same plot for the CIFAR-100 runs (config cifar100)
     input:
-        noise=[cifar100_path("robustness", *r, "noise.csv") for r in cifar100_runs()],
+        noise=[grid.cifar100_path("robustness", *run, "noise.csv") for run in grid.cifar100_runs(config)],
         cifar="results/data/cifar100.h5",
     output:
         png=report(
@@ -58,11 +58,12 @@ use rule fig4a_noise_robustness as fig4b_noise_robustness_cifar100 with:
         ),
         pdf="results/figures/fig4b_noise_robustness_cifar100.pdf",
     params:
-        example_image=FIG.get("example_image", 0),
-        title=f"Grayscale CIFAR-100, {COTRAIN100['arch'].replace('resnet', 'ResNet')}: accuracy under Gaussian noise",
+        example_image=config["figures"]["example_image"],
+        title=f"Grayscale CIFAR-100, {network_name(grid.cifar100_cotrain(config)['arch'])}: accuracy under Gaussian noise",
         chance=0.01,
     log:
-        "logs/figures/fig4b_noise_robustness_cifar100.log"
+        "logs/figures/fig4b_noise_robustness_cifar100.log",
+
 
 rule fig5_adversarial_steps:
     """Fig. 5: median minimal L2 / Linf perturbation vs attack steps per condition."""
@@ -198,5 +199,5 @@ final_outputs(
         else []
     ),
 )
-if cifar100_runs():
+if grid.cifar100_runs(config):
     final_outputs("figures", "results/figures/fig4b_noise_robustness_cifar100.png")

@@ -1,5 +1,6 @@
 # Stage 2: reliability (Eq. 1, 3-5). Per scan: signal, noise, SNR weights, oracle correlation,
 # explainable variance, S^oracle; across scans: Delta S^scan / Delta S^repeat and Fig. 1A, 1C.
+# Jobs: neuroreg.reliability.jobs.
 
 
 rule reliability:
@@ -10,7 +11,7 @@ rule reliability:
         h5="results/reliability/{scan}.h5",
         csv="results/reliability/{scan}.csv",
     params:
-        min_repeats=config["reliability"].get("min_repeats", 2),
+        min_repeats=config["reliability"]["min_repeats"],
     log:
         "logs/reliability/{scan}.log",
     threads: 1
@@ -50,7 +51,12 @@ rule fig1a_oracle_similarity:
         reliability=expand("results/reliability/{scan}.h5", scan=SCANS),
         order="results/reliability/oracle_order.csv",
     output:
-        png=report("results/figures/fig1a_oracle_similarity.png", caption="../report/fig1a_oracle_similarity.rst", category="1. Neural similarity (Fig. 1, 2)", subcategory="Fig. 1"),
+        png=report(
+            "results/figures/fig1a_oracle_similarity.png",
+            caption="../report/fig1a_oracle_similarity.rst",
+            category="1. Neural similarity (Fig. 1, 2)",
+            subcategory="Fig. 1",
+        ),
         pdf="results/figures/fig1a_oracle_similarity.pdf",
     params:
         scans=SCANS,
@@ -71,7 +77,12 @@ rule fig1c_fluctuations:
     input:
         h5="results/reliability/fluctuations.h5",
     output:
-        png=report("results/figures/fig1c_fluctuations.png", caption="../report/fig1c_fluctuations.rst", category="1. Neural similarity (Fig. 1, 2)", subcategory="Fig. 1"),
+        png=report(
+            "results/figures/fig1c_fluctuations.png",
+            caption="../report/fig1c_fluctuations.rst",
+            category="1. Neural similarity (Fig. 1, 2)",
+            subcategory="Fig. 1",
+        ),
         pdf="results/figures/fig1c_fluctuations.pdf",
     log:
         "logs/figures/fig1c_fluctuations.log",
@@ -91,7 +102,12 @@ rule snr_estimated_vs_true:
         csv=expand("results/reliability/{scan}.csv", scan=VIRTUAL_SCANS),
         h5=expand("results/reliability/{scan}.h5", scan=VIRTUAL_SCANS),
     output:
-        png=report("results/figures/snr_estimated_vs_true.png", caption="../report/snr_estimated_vs_true.rst", category="1. Neural similarity (Fig. 1, 2)", subcategory="Checks"),
+        png=report(
+            "results/figures/snr_estimated_vs_true.png",
+            caption="../report/snr_estimated_vs_true.rst",
+            category="1. Neural similarity (Fig. 1, 2)",
+            subcategory="Checks",
+        ),
         pdf="results/figures/snr_estimated_vs_true.pdf",
     params:
         scans=VIRTUAL_SCANS,
@@ -115,5 +131,5 @@ final_outputs(
         "results/figures/fig1a_oracle_similarity.png",
         "results/figures/fig1c_fluctuations.png",
     ]
-    + (["results/figures/snr_estimated_vs_true.png"] if VIRTUAL_SCANS else [])
+    + (["results/figures/snr_estimated_vs_true.png"] if VIRTUAL_SCANS else []),
 )

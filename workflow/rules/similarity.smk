@@ -1,55 +1,44 @@
 # Stage 4: similarity targets (Eq. 2, 6) over the once-shown images, averaged over scans,
 # written block by block; the oracle-image comparison (Fig. 1B, 1D, correlation table) and Fig. 2.
+# Jobs: neuroreg.similarity.jobs; the targets of this config: neuroreg.grid.similarity_targets.
 
 SIM = config["similarity"]
-SIM_TARGETS_SCANS = [t for t in ("neural_model", "neural_data", "shuffle", "ground_truth") if t in SIM["targets"]]
-if not VIRTUAL_SCANS and "ground_truth" in SIM_TARGETS_SCANS:
-    SIM_TARGETS_SCANS.remove("ground_truth")  # ground truth exists only for the virtual experiment
-_unknown = sorted(set(SIM["targets"]) - {"neural_model", "neural_data", "shuffle", "ground_truth", "vgg"})
-if _unknown:
-    raise ValueError(f"config.yaml: similarity.targets: unknown targets {_unknown}")
-if "vgg" in SIM["targets"] and not config["data"].get("vgg19_weights"):
-    raise ValueError(
-        "config.yaml: similarity.targets contains 'vgg' but data.vgg19_weights is not set: give a torchvision "
-        "VGG19 state dict (.pth) or remove 'vgg' from similarity.targets"
-    )
-SIM_TARGETS = SIM_TARGETS_SCANS + (["vgg"] if "vgg" in SIM["targets"] else [])
+SIM_TARGETS = grid.similarity_targets(config)
+SIM_SCAN_TARGETS = [t for t in SIM_TARGETS if t in grid.SCAN_TARGETS]
 
 
-# Scans averaged into each target (ground_truth: the virtual ones) and the inputs they need.
-SIM_SCANS = {t: VIRTUAL_SCANS if t == "ground_truth" else SCANS for t in SIM_TARGETS_SCANS}
-SIM_INPUTS = {
-    t: {
+def similarity_inputs(wildcards):
+    """Stimuli and, per scan the target averages over, its scan and reliability files (+ predictions)."""
+    scans = grid.target_scans(config, wildcards.target)
+    inputs = {
         "stimuli": "results/data/stimuli.h5",
-        "scans": expand("results/scans/{scan}.h5", scan=SIM_SCANS[t]),
-        "reliability": expand("results/reliability/{scan}.h5", scan=SIM_SCANS[t]),
+        "scans": expand("results/scans/{scan}.h5", scan=scans),
+        "reliability": expand("results/reliability/{scan}.h5", scan=scans),
     }
-    | (
-        {"predictions": expand("results/encoders/{scan}/predictions.h5", scan=SIM_SCANS[t])}
-        if t in ("neural_model", "shuffle")
-        else {}
-    )
-    for t in SIM_TARGETS_SCANS
-}
+    if wildcards.target in ("neural_model", "shuffle"):
+        inputs["predictions"] = expand("results/encoders/{scan}/predictions.h5", scan=scans)
+    return inputs
 
 
 rule similarity_target:
     """Eq. 2 / Eq. 6 similarity over the once-shown images, mean over scans, streamed to HDF5."""
     input:
-        unpack(lambda wc: SIM_INPUTS[wc.target]),
+        unpack(similarity_inputs),
     output:
         "results/similarity/{target}.h5",
     params:
         target=lambda wc: wc.target,
-        scans=lambda wc: SIM_SCANS[wc.target],
+        scans=lambda wc: grid.target_scans(config, wc.target),
         block_size=SIM["block_size"],
-        seed=SIM.get("shuffle_seed", config["seed"]),
+        seed=lambda wc: (
+            seeds.shuffle_seed(config["seed"], SIM["shuffle_seed"]) if wc.target == "shuffle" else None
+        ),
     log:
         "logs/similarity/{target}.log",
     benchmark:
         "benchmarks/similarity/{target}.tsv"
     wildcard_constraints:
-        target="|".join(SIM_TARGETS_SCANS) or "NO_TARGETS",
+        target="|".join(SIM_SCAN_TARGETS) or "NO_TARGETS",
     threads: 2
     resources:
         mem_mb=4000,
@@ -74,7 +63,7 @@ rule similarity_single_scan:
         target="neural_model",
         scans=lambda wc: [wc.scan],
         block_size=SIM["block_size"],
-        seed=config["seed"],
+        seed=None,
     log:
         "logs/similarity/neural_model_{scan}.log",
     benchmark:
@@ -99,7 +88,7 @@ rule similarity_vgg:
     params:
         weights=lambda wc: data_path("vgg19_weights"),
         block_size=SIM["block_size"],
-        upsample=SIM.get("vgg_upsample", 1),
+        upsample=SIM["vgg_upsample"],
     log:
         "logs/similarity/vgg.log",
     benchmark:
@@ -140,9 +129,19 @@ rule similarity_figures:
         oracle=expand("results/similarity/oracle/{scan}.h5", scan=SCANS),
         order="results/reliability/oracle_order.csv",
     output:
-        fig1b=report("results/figures/fig1b_model_similarity.png", caption="../report/fig1b_model_similarity.rst", category="1. Neural similarity (Fig. 1, 2)", subcategory="Fig. 1"),
+        fig1b=report(
+            "results/figures/fig1b_model_similarity.png",
+            caption="../report/fig1b_model_similarity.rst",
+            category="1. Neural similarity (Fig. 1, 2)",
+            subcategory="Fig. 1",
+        ),
         fig1b_pdf="results/figures/fig1b_model_similarity.pdf",
-        fig1d=report("results/figures/fig1d_similarity_scatter.png", caption="../report/fig1d_similarity_scatter.rst", category="1. Neural similarity (Fig. 1, 2)", subcategory="Fig. 1"),
+        fig1d=report(
+            "results/figures/fig1d_similarity_scatter.png",
+            caption="../report/fig1d_similarity_scatter.rst",
+            category="1. Neural similarity (Fig. 1, 2)",
+            subcategory="Fig. 1",
+        ),
         fig1d_pdf="results/figures/fig1d_similarity_scatter.pdf",
         table="results/tables/similarity_correlations.csv",
     params:
@@ -165,7 +164,12 @@ rule fig2_similar_pairs:
         similarity="results/similarity/neural_model.h5",
         stimuli="results/data/stimuli.h5",
     output:
-        png=report("results/figures/fig2_similar_pairs.png", caption="../report/fig2_similar_pairs.rst", category="1. Neural similarity (Fig. 1, 2)", subcategory="Fig. 2"),
+        png=report(
+            "results/figures/fig2_similar_pairs.png",
+            caption="../report/fig2_similar_pairs.rst",
+            category="1. Neural similarity (Fig. 1, 2)",
+            subcategory="Fig. 2",
+        ),
         pdf="results/figures/fig2_similar_pairs.pdf",
     params:
         n_pairs=3,
@@ -185,10 +189,10 @@ final_outputs(
     "similarity",
     expand("results/similarity/{target}.h5", target=SIM_TARGETS)
     + [
-        f"results/similarity/neural_model_{SIM['alpha_sweep_scan']}.h5",
+        f"results/similarity/{grid.sweep_target(config)}.h5",
         "results/figures/fig1b_model_similarity.png",
         "results/figures/fig1d_similarity_scatter.png",
         "results/tables/similarity_correlations.csv",
     ]
-    + (["results/figures/fig2_similar_pairs.png"] if "neural_model" in SIM_TARGETS else [])
+    + (["results/figures/fig2_similar_pairs.png"] if "neural_model" in SIM_TARGETS else []),
 )

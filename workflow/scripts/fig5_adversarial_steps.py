@@ -1,13 +1,9 @@
-"""Fig. 5: median minimal L2 and Linf perturbation vs attack steps per condition (mean +- SEM over seeds)."""
+"""Rule `fig5_adversarial_steps` (workflow/rules/figures.smk).
 
-from neuroreg import logs
+Runs neuroreg.figures.jobs.fig5_adversarial_steps(snakemake); everything else is in that function.
+"""
 
-log = logs.setup(snakemake.log[0])  # noqa: F821
+from neuroreg.figures.jobs import fig5_adversarial_steps
 
-from neuroreg.figures.robustness import mean_sem, plot_adversarial_steps, read_runs  # noqa: E402
-
-sm = snakemake  # noqa: F821
-steps = read_runs(sm.input.steps)
-log.info("median perturbation vs steps:\n%s",
-         mean_sem(steps, ["norm", "condition", "steps"], "median").to_string(index=False))
-plot_adversarial_steps(steps, sm.output.png)
+if __name__ == "__main__":
+    fig5_adversarial_steps(snakemake)  # noqa: F821

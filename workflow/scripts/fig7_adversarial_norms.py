@@ -1,12 +1,9 @@
-"""Fig. 7 (supplement): median minimal L0, L1, L2, Linf perturbation per condition; bars = mean, dots = seeds."""
+"""Rule `fig7_adversarial_norms` (workflow/rules/figures.smk).
 
-from neuroreg import logs
+Runs neuroreg.figures.jobs.fig7_adversarial_norms(snakemake); everything else is in that function.
+"""
 
-log = logs.setup(snakemake.log[0])  # noqa: F821
+from neuroreg.figures.jobs import fig7_adversarial_norms
 
-from neuroreg.figures.robustness import mean_sem, plot_adversarial_norms, read_runs  # noqa: E402
-
-sm = snakemake  # noqa: F821
-adv = read_runs(sm.input.adversarial)
-log.info("median perturbation per norm:\n%s", mean_sem(adv, ["norm", "condition"], "median").to_string(index=False))
-plot_adversarial_norms(adv, sm.output.png)
+if __name__ == "__main__":
+    fig7_adversarial_norms(snakemake)  # noqa: F821

@@ -1,13 +1,9 @@
-"""Rule `fluctuations`: every scan's reliability file -> fluctuations.h5 (Eq. 4, 5) + oracle_order.csv."""
-from neuroreg import logs
-from neuroreg.reliability.io import run_fluctuations
+"""Rule `fluctuations` (workflow/rules/reliability.smk).
 
-log = logs.setup(snakemake.log[0])  # noqa: F821
-paths = dict(zip(snakemake.params.scans, snakemake.input.reliability))  # noqa: F821
-fl = run_fluctuations(paths, snakemake.output.h5, snakemake.output.order)  # noqa: F821
-log.info("scans sharing oracle images: %s (%d images); status %s %s", fl["scans"], len(fl["image_id"]),
-         fl["status"], fl["reason"])
-if fl["delta_scan"].size:
-    log.info("SD Delta S^scan %.4f", fl["delta_scan"].std())
-for s, d in fl["delta_repeat"].items():
-    log.info("SD Delta S^repeat %s %.4f", s, d.std())
+Runs neuroreg.reliability.jobs.fluctuations(snakemake); everything else is in that function.
+"""
+
+from neuroreg.reliability.jobs import fluctuations
+
+if __name__ == "__main__":
+    fluctuations(snakemake)  # noqa: F821

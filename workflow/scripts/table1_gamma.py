@@ -1,14 +1,9 @@
-"""Table 1 (supplement) as a figure: final gamma_k per layer, mean over seeds, per alpha (results/tables/gamma.csv)."""
+"""Rule `table1_gamma` (workflow/rules/figures.smk).
 
-import pandas as pd
+Runs neuroreg.figures.jobs.table1_gamma(snakemake); everything else is in that function.
+"""
 
-from neuroreg import logs
+from neuroreg.figures.jobs import table1_gamma
 
-log = logs.setup(snakemake.log[0])  # noqa: F821
-
-from neuroreg.figures.robustness import plot_gamma_table  # noqa: E402
-
-sm = snakemake  # noqa: F821
-gamma = pd.read_csv(sm.input.gamma)
-log.info("gamma:\n%s", gamma.to_string(index=False))
-plot_gamma_table(gamma, sm.output.png)
+if __name__ == "__main__":
+    table1_gamma(snakemake)  # noqa: F821

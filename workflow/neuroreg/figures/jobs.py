@@ -1,0 +1,79 @@
+"""What the rules of stage 7 (``workflow/rules/figures.smk``) run, one function per rule.
+
+Each takes the rule's ``snakemake`` object; run one by hand by asking Snakemake for its output,
+e.g. ``snakemake --cores 1 --forcerun fig6_alpha_sweep results/figures/fig6_alpha_sweep.png``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from ..ingest.cifar import load_cifar_h5
+from ..io import atomic_output
+from ..logs import job
+from .robustness import (mean_sem, noisy_examples, paper_vs_run as paper_table, plot_adversarial_norms,
+                         plot_adversarial_steps, plot_alpha_sweep, plot_gamma_table, plot_noise_robustness,
+                         read_runs)
+
+log = logging.getLogger(__name__)
+
+
+@job
+def fig4_noise_robustness(smk) -> None:
+    """Fig. 4A (and 4B): accuracy vs Gaussian noise level per condition, mean +- SEM over seeds, noisy examples below."""
+    noise = read_runs(smk.input.noise)
+    summary = mean_sem(noise, ["condition", "level"], "accuracy")
+    log.info("accuracy (mean, sem over seeds):\n%s", summary.to_string(index=False))
+    levels = sorted(noise["level"].unique())
+    noise_seed = int(noise["noise_seed"].iloc[0])
+    n_images = int(noise["n_images"].iloc[0])  # the first n_images test images were evaluated
+    k = min(int(smk.params.example_image), n_images - 1)
+    images = load_cifar_h5(smk.input.cifar, splits=("test",), n_test=n_images)["test_images"]
+    examples = noisy_examples(images, levels, noise_seed, index=k)
+    plot_noise_robustness(summary, smk.output.png, examples=examples, title=smk.params.title, chance=smk.params.chance)
+
+
+@job
+def fig5_adversarial_steps(smk) -> None:
+    """Fig. 5: median minimal L2 and Linf perturbation vs attack steps per condition (mean +- SEM over seeds)."""
+    steps = read_runs(smk.input.steps)
+    log.info("median perturbation vs steps:\n%s",
+             mean_sem(steps, ["norm", "condition", "steps"], "median").to_string(index=False))
+    plot_adversarial_steps(steps, smk.output.png)
+
+
+@job
+def fig6_alpha_sweep(smk) -> None:
+    """Fig. 6 (supplement): accuracy vs noise for each alpha of the sweep, mean +- SEM over the sweep's seeds."""
+    summary = mean_sem(read_runs(smk.input.noise), ["alpha", "level"], "accuracy")
+    log.info("accuracy per alpha (mean, sem over seeds):\n%s", summary.to_string(index=False))
+    plot_alpha_sweep(summary, smk.output.png)
+
+
+@job
+def fig7_adversarial_norms(smk) -> None:
+    """Fig. 7 (supplement): median minimal L0, L1, L2, Linf perturbation per condition; bars = mean, dots = seeds."""
+    adv = read_runs(smk.input.adversarial)
+    log.info("median perturbation per norm:\n%s", mean_sem(adv, ["norm", "condition"], "median").to_string(index=False))
+    plot_adversarial_norms(adv, smk.output.png)
+
+
+@job
+def table1_gamma(smk) -> None:
+    """Table 1 (supplement) as a figure: final gamma_k per layer, mean over seeds, per alpha (results/tables/gamma.csv)."""
+    gamma = pd.read_csv(smk.input.gamma)
+    log.info("gamma:\n%s", gamma.to_string(index=False))
+    plot_gamma_table(gamma, smk.output.png)
+
+
+@job
+def paper_vs_run(smk) -> None:
+    """results/tables/paper_vs_run.csv: the paper's numbers (section 4.1, 4.2, Fig. 1D) beside this run's."""
+    noise = read_runs(smk.input.noise) if smk.input.noise else None
+    adv = read_runs(smk.input.adversarial) if smk.input.adversarial else None
+    table = paper_table(noise, adv, pd.read_csv(smk.input.correlations))
+    with atomic_output(smk.output[0]) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.5g")
+    log.info("\n%s", table.to_string(index=False))
