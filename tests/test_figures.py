@@ -122,3 +122,37 @@ def test_paper_vs_run_table():
     assert np.isnan(vgg["run"]) and "not in this run" in vgg["note"]  # no VGG runs
     empty = fr.paper_vs_run(None, None, None)
     assert empty["run"].isna().all() and empty["paper"].notna().all()
+
+
+def write_checks(root, runs):
+    """checks.json of attacked runs: {(condition, alpha, seed): passed}."""
+    import json
+
+    paths = []
+    for (cond, alpha, seed), ok in runs.items():
+        p = root / cond / f"alpha{alpha}" / f"seed{seed}" / "checks.json"
+        p.parent.mkdir(parents=True)
+        masking = {"passed": ok, "per_norm": {"L2": {"passed": ok}, "Linf": {"passed": True}}}
+        p.write_text(json.dumps({"unbounded_success": {"passed": True}, "clean_accuracy": {"passed": True},
+                                 "gradient_masking": masking, "passed": ok,
+                                 "failed": [] if ok else ["gradient_masking (L2)"]}))
+        paths.append(p)
+    return paths
+
+
+def test_a_failed_sanity_check_is_beside_its_numbers(tmp_path):
+    """checks.json -> the checks column of paper_vs_run.csv (adversarial rows only) and a mark in Fig. 5, 7."""
+    paths = write_checks(tmp_path, {("none", "0", 0): True, ("none", "0", 1): False, ("none", "0", 2): True,
+                                    ("neural_model", "20", 0): True, ("neural_model", "20", 1): True,
+                                    ("neural_model", "20", 2): True})
+    checks = fr.read_checks(paths)
+    assert checks["passed"].tolist().count(False) == 1
+    corr = pd.DataFrame({"scan": ["pooled"], "r_data_oracle": [0.35], "r_model_oracle": [0.72]})
+    t = fr.paper_vs_run(noise_table(), adv_table(), corr, checks=checks).set_index(["quantity", "condition"])
+    assert t.loc[("median_L2", "none"), "checks"] == "FAILED in 1 of 3 models: seed 1: gradient_masking (L2)"
+    assert t.loc[("median_Linf", "none"), "checks"].startswith("FAILED")
+    assert t.loc[("median_L2", "neural_model"), "checks"] == "passed (3 models)"
+    assert t.loc[("accuracy_at_highest_noise", "none"), "checks"] == ""  # not an adversarial number
+    assert (fr.paper_vs_run(noise_table(), adv_table(), corr)["checks"] == "").all()  # no checks given
+    fr.plot_adversarial_norms(adv_table(), tmp_path / "fig7.png", checks=checks)
+    assert_written(tmp_path / "fig7.png")

@@ -120,7 +120,7 @@ def test_tables_and_checks_pass(linear_result):
     assert images.image_index.iloc[0] == 100 and images.best_attack.iloc[0] == "misclassified"
     assert set(steps.steps) == {10, 100} and list(steps.columns[:3]) == ["norm", "steps", "median"]
     c = checks.run_checks(model, x, y, result)
-    assert c["passed"], c
+    assert c["passed"] and c["failed"] == [], c
     assert c["clean_accuracy"]["model"] == c["clean_accuracy"]["foolbox"]
 
 
@@ -132,6 +132,9 @@ def test_checks_fail_on_gradient_masked_model():
     assert not c["passed"]
     assert not c["gradient_masking"]["passed"] and not c["unbounded_success"]["passed"]
     assert c["clean_accuracy"]["passed"]
+    failed = c["failed"]  # what checks.json, paper_vs_run.csv and Fig. 5, 7 show
+    assert failed[0].startswith("unbounded_success (") and failed[1].startswith("gradient_masking (")
+    assert checks.failed_checks(c) == failed
 
 
 def test_pgd_search_is_deterministic_and_bounded():

@@ -1,6 +1,6 @@
 # Stage 7: figures of the co-training results (Fig. 4-7, Table 1), the paper-vs-run table and the
 # report's captions (workflow/report/*.rst). Reads results/robustness/{target}/alpha{alpha}/seed{seed}/
-# noise.csv, adversarial.csv, adversarial_steps.csv and results/tables/{gamma,similarity_correlations}.csv.
+# noise.csv, adversarial.csv, adversarial_steps.csv, checks.json and results/tables/{gamma,similarity_correlations}.csv.
 # Jobs: neuroreg.figures.jobs. Fig. 4B (CIFAR-100, default ResNet34) is built when data.cifar100 is set.
 
 FIG_RUNS = grid.figure_runs(config)  # main-text runs (Fig. 4A, paper vs run)
@@ -9,6 +9,7 @@ FIG_NOISE = [grid.robustness_path(*run, "noise.csv") for run in FIG_RUNS]
 FIG_SWEEP_NOISE = [grid.robustness_path(*run, "noise.csv") for run in grid.sweep_runs(config)]
 FIG_ADV = [grid.robustness_path(*run, "adversarial.csv") for run in FIG_ADV_RUNS]
 FIG_ADV_STEPS = [grid.robustness_path(*run, "adversarial_steps.csv") for run in FIG_ADV_RUNS]
+FIG_CHECKS = [grid.robustness_path(*run, "checks.json") for run in FIG_ADV_RUNS]  # sanity checks, shown beside the numbers
 
 
 def network_name(arch):
@@ -69,6 +70,7 @@ rule fig5_adversarial_steps:
     """Fig. 5: median minimal L2 / Linf perturbation vs attack steps per condition."""
     input:
         steps=FIG_ADV_STEPS,
+        checks=FIG_CHECKS,
     output:
         png=report(
             "results/figures/fig5_adversarial_steps.png",
@@ -117,6 +119,7 @@ rule fig7_adversarial_norms:
     """Fig. 7 (supplement): median minimal L0, L1, L2, Linf perturbation per condition, per-seed points."""
     input:
         adversarial=FIG_ADV,
+        checks=FIG_CHECKS,
     output:
         png=report(
             "results/figures/fig7_adversarial_norms.png",
@@ -162,10 +165,11 @@ rule table1_gamma:
 
 
 rule paper_vs_run:
-    """The paper's numbers (section 4.1, 4.2, Fig. 1D) beside this run's."""
+    """The paper's numbers (section 4.1, 4.2, Fig. 1D) beside this run's, the attacked models' sanity checks beside theirs."""
     input:
         noise=FIG_NOISE,
         adversarial=FIG_ADV,
+        checks=FIG_CHECKS,
         correlations="results/tables/similarity_correlations.csv",
     output:
         report(

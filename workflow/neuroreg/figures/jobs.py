@@ -15,7 +15,7 @@ from ..io import atomic_output
 from ..logs import job
 from .robustness import (mean_sem, noisy_examples, paper_vs_run as paper_table, plot_adversarial_norms,
                          plot_adversarial_steps, plot_alpha_sweep, plot_gamma_table, plot_noise_robustness,
-                         read_runs)
+                         read_checks, read_runs)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def fig5_adversarial_steps(smk) -> None:
     steps = read_runs(smk.input.steps)
     log.info("median perturbation vs steps:\n%s",
              mean_sem(steps, ["norm", "condition", "steps"], "median").to_string(index=False))
-    plot_adversarial_steps(steps, smk.output.png)
+    plot_adversarial_steps(steps, smk.output.png, checks=read_checks(smk.input.checks))
 
 
 @job
@@ -57,7 +57,7 @@ def fig7_adversarial_norms(smk) -> None:
     """Fig. 7 (supplement): median minimal L0, L1, L2, Linf perturbation per condition; bars = mean, dots = seeds."""
     adv = read_runs(smk.input.adversarial)
     log.info("median perturbation per norm:\n%s", mean_sem(adv, ["norm", "condition"], "median").to_string(index=False))
-    plot_adversarial_norms(adv, smk.output.png)
+    plot_adversarial_norms(adv, smk.output.png, checks=read_checks(smk.input.checks))
 
 
 @job
@@ -70,10 +70,12 @@ def table1_gamma(smk) -> None:
 
 @job
 def paper_vs_run(smk) -> None:
-    """results/tables/paper_vs_run.csv: the paper's numbers (section 4.1, 4.2, Fig. 1D) beside this run's."""
+    """results/tables/paper_vs_run.csv: the paper's numbers (section 4.1, 4.2, Fig. 1D) beside this run's,
+    and the sanity checks of the attacked models beside their adversarial numbers."""
     noise = read_runs(smk.input.noise) if smk.input.noise else None
     adv = read_runs(smk.input.adversarial) if smk.input.adversarial else None
-    table = paper_table(noise, adv, pd.read_csv(smk.input.correlations))
+    checks = read_checks(smk.input.checks) if smk.input.checks else None
+    table = paper_table(noise, adv, pd.read_csv(smk.input.correlations), checks=checks)
     with atomic_output(smk.output[0]) as tmp:
         table.to_csv(tmp, index=False, float_format="%.5g")
     log.info("\n%s", table.to_string(index=False))

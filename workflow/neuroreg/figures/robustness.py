@@ -11,7 +11,10 @@ sample sd (Fig. 4 of the paper: "standard error of mean, with 5 random seeds").
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -26,6 +29,43 @@ NORM_UNITS = {
     "L2": "||perturbation||$_2$ (pixel scale 0-1)",
     "Linf": "max |perturbation| (pixel scale 0-1)",
 }
+
+
+def read_checks(paths) -> pd.DataFrame:
+    """The sanity checks of attacked runs (their ``checks.json``): one row per run with ``condition``,
+    ``alpha``, ``seed``, ``passed`` (bool) and ``failed`` (the failed checks, "; "-joined, "" if none)."""
+    from neuroreg.robustness.checks import failed_checks
+
+    rows = []
+    for p in paths:
+        m = RUN_PATH.search(str(p))
+        if m is None:
+            raise ValueError(f"{p}: not a .../{{target}}/alpha{{alpha}}/seed{{seed}}/file path")
+        try:
+            report = json.loads(Path(p).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"{p}: cannot be read as JSON: {err}") from err
+        failed = report["failed"] if "failed" in report else failed_checks(report)
+        rows.append({"condition": m["target"], "alpha": float(m["alpha"]), "seed": int(m["seed"]),
+                     "passed": bool(report["passed"]), "failed": "; ".join(failed)})
+    return pd.DataFrame(rows, columns=["condition", "alpha", "seed", "passed", "failed"])
+
+
+def check_summary(checks: pd.DataFrame | None, condition: str) -> str:
+    """'passed (n models)', 'FAILED in k of n models: seed s: <checks>; ...' or '' (no attacked model)."""
+    if checks is None or not (checks["condition"] == condition).any():
+        return ""
+    c = checks[checks["condition"] == condition]
+    bad = c[~c["passed"]]
+    if bad.empty:
+        return f"passed ({len(c)} model{'s' if len(c) != 1 else ''})"
+    return f"FAILED in {len(bad)} of {len(c)} models: " + "; ".join(
+        f"seed {s}: {f}" for s, f in zip(bad["seed"], bad["failed"]))
+
+
+def _failed_runs(checks: pd.DataFrame | None) -> set:
+    return set() if checks is None else {(c, s) for c, s, ok in zip(checks["condition"], checks["seed"],
+                                                                    checks["passed"]) if not ok}
 
 
 def read_runs(paths) -> pd.DataFrame:
@@ -119,11 +159,14 @@ def plot_noise_robustness(summary: pd.DataFrame, path, *, examples: np.ndarray |
     save(fig, path)
 
 
-def plot_adversarial_steps(steps: pd.DataFrame, path) -> None:
+def plot_adversarial_steps(steps: pd.DataFrame, path, checks: pd.DataFrame | None = None) -> None:
     """Fig. 5: median minimal L2 and Linf perturbation vs attack steps per condition (mean +- SEM over seeds).
 
     steps: columns condition, seed, norm, steps, median (the adversarial_steps.csv rows of every run).
+    checks: :func:`read_checks` of the same runs; a condition with a failed sanity check is marked in the
+    legend and the failures are listed below the plot.
     """
+    failed = _failed_runs(checks)
     fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.4))
     for ax, norm in zip(axes, ["L2", "Linf"]):
         d = steps[steps["norm"] == norm]
@@ -132,8 +175,9 @@ def plot_adversarial_steps(steps: pd.DataFrame, path) -> None:
         s = mean_sem(d, ["condition", "steps"], "median") if len(d) else d
         for c in _order(s["condition"]) if len(d) else []:
             e = s[s["condition"] == c].sort_values("steps")
+            flag = " (check FAILED)" if any(fc == c for fc, _ in failed) else ""
             ax.errorbar(e["steps"], e["mean"], yerr=e["sem"].fillna(0), color=_color(c), marker="o", ms=3.5,
-                        capsize=2.5, label=_label(c))
+                        capsize=2.5, label=_label(c) + flag)
         ax.set_xscale("log")
         ax.set_xlabel("attack steps (gradient queries)")
         ax.set_ylabel(f"median minimal {NORM_LABELS[norm]} perturbation\n(pixel scale 0-1)")
@@ -142,7 +186,18 @@ def plot_adversarial_steps(steps: pd.DataFrame, path) -> None:
             ax.legend(frameon=False, fontsize=8)
     fig.suptitle("Adversarial robustness vs attack budget (higher = more robust)")
     fig.tight_layout()
+    _failed_note(fig, checks)
     save(fig, path)
+
+
+def _failed_note(fig, checks: pd.DataFrame | None) -> None:
+    """List the models whose sanity checks failed (checks.json) under the figure."""
+    if checks is None or checks["passed"].all():
+        return
+    bad = checks[~checks["passed"]]
+    lines = [f"{_label(c)}, seed {s}: {f}" for c, s, f in zip(bad["condition"], bad["seed"], bad["failed"])]
+    fig.text(0.01, -0.02, "Sanity check FAILED (checks.json), numbers of these models are suspect:\n"
+             + "\n".join(lines), ha="left", va="top", fontsize=7.5, color="#b00000")
 
 
 def plot_alpha_sweep(summary: pd.DataFrame, path, *, cmap: str = "viridis", chance: float | None = 0.1) -> None:
@@ -167,20 +222,28 @@ def plot_alpha_sweep(summary: pd.DataFrame, path, *, cmap: str = "viridis", chan
     save(fig, path)
 
 
-def plot_adversarial_norms(adv: pd.DataFrame, path) -> None:
+def plot_adversarial_norms(adv: pd.DataFrame, path, checks: pd.DataFrame | None = None) -> None:
     """Fig. 7: median minimal perturbation per condition, one panel per norm; bars = mean over seeds, dots = seeds.
 
-    adv: columns condition, seed, norm, median (the adversarial.csv rows of every run).
+    adv: columns condition, seed, norm, median (the adversarial.csv rows of every run). checks:
+    :func:`read_checks` of the same runs; the dot of a model with a failed sanity check is a red cross,
+    and the failures are listed below the figure.
     """
+    failed = _failed_runs(checks)
     fig, axes = plt.subplots(1, 4, figsize=(11.0, 3.2))
     for ax, norm in zip(axes, NORMS):
         d = adv[adv["norm"] == norm]
         conds = _order(d["condition"])
         for k, c in enumerate(conds):
-            v = d[d["condition"] == c]["median"].to_numpy(float)
+            dc = d[d["condition"] == c]
+            v = dc["median"].to_numpy(float)
             ax.bar(k, np.nanmean(v), color=_color(c), alpha=0.55, width=0.7, label=_label(c))
             jitter = np.linspace(-0.15, 0.15, len(v)) if len(v) > 1 else np.zeros(1)
-            ax.scatter(k + jitter, v, color=_color(c), edgecolor="k", linewidths=0.5, s=14, zorder=3)
+            bad = np.array([(c, int(s)) in failed for s in dc["seed"]], dtype=bool)
+            ax.scatter((k + jitter)[~bad], v[~bad], color=_color(c), edgecolor="k", linewidths=0.5, s=14, zorder=3)
+            if bad.any():
+                ax.scatter((k + jitter)[bad], v[bad], color="#b00000", marker="x", s=30, linewidths=1.5, zorder=4,
+                           label="sanity check FAILED")
         ax.set_xticks(range(len(conds)))
         ax.set_xticklabels([_label(c) for c in conds], rotation=30, ha="right")
         ax.set_title(NORM_LABELS[norm])
@@ -196,6 +259,7 @@ def plot_adversarial_norms(adv: pd.DataFrame, path) -> None:
     fig.legend(handles, labels, loc="upper center", ncol=max(len(labels), 1), frameon=False,
                bbox_to_anchor=(0.5, 1.08))
     fig.tight_layout()
+    _failed_note(fig, checks)
     save(fig, path)
 
 
@@ -237,20 +301,23 @@ PAPER = [
     ("r_data_oracle", "", 0.39, "Pearson r", "Fig. 1D: S^data vs S^oracle"),
     ("r_model_oracle", "", 0.73, "Pearson r", "Fig. 1D: S^model vs S^oracle"),
 ]
-PAPER_VS_RUN_COLUMNS = ["quantity", "condition", "paper", "run", "run_sem", "n_seeds", "unit", "note"]
+PAPER_VS_RUN_COLUMNS = ["quantity", "condition", "paper", "run", "run_sem", "n_seeds", "checks", "unit", "note"]
 
 
-def paper_vs_run(noise: pd.DataFrame | None, adv: pd.DataFrame | None, correlations: pd.DataFrame | None) -> pd.DataFrame:
+def paper_vs_run(noise: pd.DataFrame | None, adv: pd.DataFrame | None, correlations: pd.DataFrame | None,
+                 checks: pd.DataFrame | None = None) -> pd.DataFrame:
     """The paper's numbers (section 4, Fig. 1D) beside this run's.
 
     noise: long noise table (condition, seed, level, accuracy); the run's value is the mean over
     seeds at its highest level. adv: long adversarial table (condition, seed, norm, median); the
     run's value is the mean over seeds of each model's median. correlations: similarity_correlations.csv
-    (row ``scan == 'pooled'``). A missing table or condition gives an empty ``run`` and a note.
+    (row ``scan == 'pooled'``). checks: :func:`read_checks` of the attacked runs; column ``checks`` of
+    the adversarial rows says whether their models passed the sanity checks (:func:`check_summary`).
+    A missing table or condition gives an empty ``run`` and a note.
     """
     rows = []
     for quantity, cond, paper, unit, source in PAPER:
-        run, sem, n, note = np.nan, np.nan, np.nan, source  # n_seeds: only for per-seed quantities
+        run, sem, n, note, check = np.nan, np.nan, np.nan, source, ""  # n_seeds: only for per-seed quantities
         if quantity == "accuracy_at_highest_noise":
             if noise is not None and (noise["condition"] == cond).any():
                 d = noise[noise["condition"] == cond]
@@ -266,6 +333,7 @@ def paper_vs_run(noise: pd.DataFrame | None, adv: pd.DataFrame | None, correlati
                 run, n = v.mean(), len(v)
                 sem = v.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
                 note += "; run: mean over seeds of the median over images"
+                check = check_summary(checks, cond)
         elif correlations is not None and quantity in correlations.columns:
             pooled = correlations[correlations["scan"].astype(str) == "pooled"]
             if len(pooled):
@@ -274,5 +342,5 @@ def paper_vs_run(noise: pd.DataFrame | None, adv: pd.DataFrame | None, correlati
         if np.isnan(run):
             note += "; not in this run"
         rows.append({"quantity": quantity, "condition": cond, "paper": paper, "run": run, "run_sem": sem,
-                     "n_seeds": n, "unit": unit, "note": note})
+                     "n_seeds": n, "checks": check, "unit": unit, "note": note})
     return pd.DataFrame(rows, columns=PAPER_VS_RUN_COLUMNS)

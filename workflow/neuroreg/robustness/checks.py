@@ -62,8 +62,28 @@ def gradient_masking(records, starts, correct, tolerance=0.05, max_fraction=0.05
     return {"passed": all(v["passed"] for v in out.values()), "per_norm": out}
 
 
+CHECKS = ("unbounded_success", "clean_accuracy", "gradient_masking")
+
+
+def failed_checks(report: dict) -> list[str]:
+    """Names of the failed checks of a :func:`run_checks` report (``gradient_masking (L2)`` names the norms)."""
+    out = []
+    for name in CHECKS:
+        c = report.get(name, {})
+        if c.get("passed", True):
+            continue
+        norms = [n for n, v in c.get("per_norm", {}).items() if not v["passed"]]  # gradient_masking
+        if name == "unbounded_success":  # the norms with a failed attack at the largest budget
+            top = f"steps={c['checked_steps']}"
+            norms = list(dict.fromkeys(k.split("/")[0] for k, v in c["n_failed"].items() if v and k.endswith(top)))
+        out.append(f"{name} ({', '.join(norms)})" if norms else name)
+    return out
+
+
 def run_checks(model, x, y, result, *, device="cpu", tolerance=0.05, max_fraction=0.05) -> dict:
-    """All checks as a JSON-ready dict with ``passed``; logs a warning for each failure."""
+    """All checks as a JSON-ready dict: one entry per check, ``passed`` (all of them) and ``failed``
+    (:func:`failed_checks`). A failure is logged as a warning and shown beside the numbers it concerns
+    in results/tables/paper_vs_run.csv and Fig. 5, 7 (neuroreg.figures.robustness)."""
     checks = {
         "unbounded_success": unbounded_success(result["records"], result["correct"]),
         "clean_accuracy": clean_accuracy(model, x, y, device),
@@ -74,4 +94,5 @@ def run_checks(model, x, y, result, *, device="cpu", tolerance=0.05, max_fractio
         if not c["passed"]:
             log.warning("sanity check %s FAILED: %s", name, c)
     checks["passed"] = all(c["passed"] for c in checks.values())
+    checks["failed"] = failed_checks(checks)
     return checks
