@@ -4,7 +4,6 @@ from pathlib import Path
 
 from neuroreg import grid, seeds
 
-
 SCANS = grid.scans(config)
 VIRTUAL_SCANS = grid.virtual_scans(config)
 RECORDED_SCANS = grid.recorded_scans(config)
@@ -73,3 +72,21 @@ def cifar100_model_inputs(wildcards):
         "model": grid.cifar100_path("cotrain", *run, "model.pt"),
         "metrics": grid.cifar100_path("cotrain", *run, "metrics.json"),
     }
+
+
+# ---- stage 4: the inputs of a similarity target; stage 7: figure titles ----
+def similarity_inputs(wildcards):
+    """Stimuli and, per scan the target averages over, its scan and reliability files (+ predictions)."""
+    scans = grid.target_scans(config, wildcards.target)
+    inputs = {
+        "stimuli": "results/data/stimuli.h5",
+        "scans": expand("results/scans/{scan}.h5", scan=scans),
+        "reliability": expand("results/reliability/{scan}.h5", scan=scans),
+    }
+    if wildcards.target in ("neural_model", "shuffle"):
+        inputs["predictions"] = expand("results/encoders/{scan}/predictions.h5", scan=scans)
+    return inputs
+
+
+def network_name(arch):
+    return arch.replace("resnet", "ResNet")

@@ -13,10 +13,6 @@ rule cotrain:
         model="results/cotrain/{target}/alpha{alpha}/seed{seed}/model.pt",
         history="results/cotrain/{target}/alpha{alpha}/seed{seed}/history.csv",
         metrics="results/cotrain/{target}/alpha{alpha}/seed{seed}/metrics.json",
-    params:
-        cotrain=grid.cotrain_params(config["cotrain"]),
-        master_seed=config["seed"],
-        checkpoint=lambda wc: grid.cotrain_path(wc.target, wc.alpha, wc.seed, "checkpoint.pt"),
     log:
         "logs/cotrain/{target}/alpha{alpha}/seed{seed}.log",
     benchmark:
@@ -25,13 +21,17 @@ rule cotrain:
         target=WILDCARDS["target"],
         alpha=WILDCARDS["alpha"],
         seed=WILDCARDS["seed"],
+    conda:
+        "../../envs/neuroreg.yaml"
     threads: 4
     resources:
         gpu=0 if config["cotrain"]["device"] == "cpu" else 1,
         mem_mb=16000,
         runtime=240,
-    conda:
-        "../../envs/neuroreg.yaml"
+    params:
+        cotrain=grid.cotrain_params(config["cotrain"]),
+        master_seed=config["seed"],
+        checkpoint=lambda wc: grid.cotrain_path(wc.target, wc.alpha, wc.seed, "checkpoint.pt"),
     script:
         "../scripts/cotrain.py"
 
@@ -44,14 +44,14 @@ use rule cotrain as cotrain_cifar100 with:
         model="results/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/model.pt",
         history="results/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/history.csv",
         metrics="results/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/metrics.json",
-    params:
-        cotrain=grid.cotrain_params(grid.cifar100_cotrain(config)),
-        master_seed=config["seed"],
-        checkpoint=lambda wc: grid.cifar100_path("cotrain", wc.target, wc.alpha, wc.seed, "checkpoint.pt"),
     log:
         "logs/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}.log",
     benchmark:
         "benchmarks/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}.tsv"
+    params:
+        cotrain=grid.cotrain_params(grid.cifar100_cotrain(config)),
+        master_seed=config["seed"],
+        checkpoint=lambda wc: grid.cifar100_path("cotrain", wc.target, wc.alpha, wc.seed, "checkpoint.pt"),
 
 
 rule gamma_table:
@@ -70,6 +70,4 @@ rule gamma_table:
 
 final_outputs("cotrain", [grid.cotrain_path(*run, "metrics.json") for run in grid.cotrain_runs(config)])
 final_outputs("cotrain", "results/tables/gamma.csv")
-final_outputs(
-    "cotrain", [grid.cifar100_path("cotrain", *run, "metrics.json") for run in grid.cifar100_runs(config)]
-)
+final_outputs("cotrain", [grid.cifar100_path("cotrain", *run, "metrics.json") for run in grid.cifar100_runs(config)])

@@ -10,14 +10,14 @@ rule prepare_cifar:
         "results/data/{dataset}.h5",
     log:
         "logs/data/prepare_{dataset}.log",
-    threads: 1
-    resources:
-        mem_mb=1500,
-        runtime=10,
     wildcard_constraints:
         dataset="cifar10|cifar100",
     conda:
         "../../envs/neuroreg.yaml"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
     script:
         "../scripts/prepare_cifar.py"
 
@@ -28,17 +28,17 @@ rule stimulus_bank:
         data_path("photos"),
     output:
         "results/data/stimuli.h5",
-    params:
-        stimuli={k: config["stimuli"][k] for k in ("n_images", "n_oracle", "height", "width")},
-        seed=seeds.stimulus_seed(config["seed"]),
     log:
         "logs/data/stimulus_bank.log",
+    conda:
+        "../../envs/neuroreg.yaml"
     threads: 1
     resources:
         mem_mb=1500,
         runtime=10,
-    conda:
-        "../../envs/neuroreg.yaml"
+    params:
+        stimuli={k: config["stimuli"][k] for k in ("n_images", "n_oracle", "height", "width")},
+        seed=seeds.stimulus_seed(config["seed"]),
     script:
         "../scripts/stimulus_bank.py"
 
@@ -49,23 +49,23 @@ rule simulate_scan:
         stimuli="results/data/stimuli.h5",
     output:
         "results/scans/{scan}.h5",
+    log:
+        "logs/scans/{scan}.log",
+    benchmark:
+        "benchmarks/scans/{scan}.tsv"
+    wildcard_constraints:
+        scan="|".join(VIRTUAL_SCANS) if VIRTUAL_SCANS else "NO_VIRTUAL_SCANS",
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
     params:
         scan=lambda wc: config["virtual_v1"]["scans"][wc.scan],
         virtual_v1=grid.virtual_v1_params(config["virtual_v1"]),
         repeats=config["stimuli"]["repeats"],
         seed=seeds.scan_seed(config["seed"]),
-    log:
-        "logs/scans/{scan}.log",
-    benchmark:
-        "benchmarks/scans/{scan}.tsv"
-    threads: 1
-    resources:
-        mem_mb=1500,
-        runtime=10,
-    wildcard_constraints:
-        scan="|".join(VIRTUAL_SCANS) if VIRTUAL_SCANS else "NO_VIRTUAL_SCANS",
-    conda:
-        "../../envs/neuroreg.yaml"
     script:
         "../scripts/simulate_scan.py"
 
@@ -76,14 +76,14 @@ rule ingest_recording:
         lambda wc: recording(wc.scan)["path"],
     output:
         "results/scans/{scan}.h5",
-    params:
-        recording=lambda wc: recording(wc.scan),
-        min_repeats=config["reliability"]["min_repeats"],
     log:
         "logs/scans/{scan}.log",
     wildcard_constraints:
         scan="|".join(RECORDED_SCANS) if RECORDED_SCANS else "NO_RECORDED_SCANS",
     conda:
         "../../envs/neuroreg.yaml"
+    params:
+        recording=lambda wc: recording(wc.scan),
+        min_repeats=config["reliability"]["min_repeats"],
     script:
         "../scripts/ingest_recording.py"

@@ -11,21 +11,21 @@ rule encoder:
         model="results/encoders/{scan}/model.pt",
         metrics="results/encoders/{scan}/metrics.json",
         predictions="results/encoders/{scan}/predictions.h5",
-    params:
-        encoder=config["encoder"],
-        seed=lambda wc: seeds.encoder_seed(config["seed"], wc.scan),
     log:
         "logs/encoders/{scan}.log",
     benchmark:
         "benchmarks/encoders/{scan}.tsv"
-    threads: 2
     conda:
         "../../envs/neuroreg.yaml"
+    threads: 2
     resources:
         # a GPU job unless the config pins the CPU (on a CPU-only machine the job runs on the CPU)
         gpu=0 if config["encoder"]["device"] == "cpu" else 1,
         mem_mb=8000,
         runtime=120,
+    params:
+        encoder=config["encoder"],
+        seed=lambda wc: seeds.encoder_seed(config["seed"], wc.scan),
     script:
         "../scripts/encoder.py"
 

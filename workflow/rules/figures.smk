@@ -9,11 +9,9 @@ FIG_NOISE = [grid.robustness_path(*run, "noise.csv") for run in FIG_RUNS]
 FIG_SWEEP_NOISE = [grid.robustness_path(*run, "noise.csv") for run in grid.sweep_runs(config)]
 FIG_ADV = [grid.robustness_path(*run, "adversarial.csv") for run in FIG_ADV_RUNS]
 FIG_ADV_STEPS = [grid.robustness_path(*run, "adversarial_steps.csv") for run in FIG_ADV_RUNS]
-FIG_CHECKS = [grid.robustness_path(*run, "checks.json") for run in FIG_ADV_RUNS]  # sanity checks, shown beside the numbers
-
-
-def network_name(arch):
-    return arch.replace("resnet", "ResNet")
+FIG_CHECKS = [
+    grid.robustness_path(*run, "checks.json") for run in FIG_ADV_RUNS
+]  # sanity checks, shown beside the numbers
 
 
 rule fig4a_noise_robustness:
@@ -29,18 +27,18 @@ rule fig4a_noise_robustness:
             subcategory="Gaussian noise",
         ),
         pdf="results/figures/fig4a_noise_robustness.pdf",
+    log:
+        "logs/figures/fig4a_noise_robustness.log",
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=5,
     params:
         example_image=config["figures"]["example_image"],
         title=f"Grayscale CIFAR-10, {network_name(config['cotrain']['arch'])}: accuracy under Gaussian noise",
         chance=0.1,
-    log:
-        "logs/figures/fig4a_noise_robustness.log",
-    threads: 1
-    conda:
-        "../../envs/neuroreg.yaml"
-    resources:
-        mem_mb=1500,
-        runtime=5,
     script:
         "../scripts/fig4_noise_robustness.py"
 
@@ -58,12 +56,12 @@ use rule fig4a_noise_robustness as fig4b_noise_robustness_cifar100 with:
             subcategory="Gaussian noise",
         ),
         pdf="results/figures/fig4b_noise_robustness_cifar100.pdf",
+    log:
+        "logs/figures/fig4b_noise_robustness_cifar100.log",
     params:
         example_image=config["figures"]["example_image"],
         title=f"Grayscale CIFAR-100, {network_name(grid.cifar100_cotrain(config)['arch'])}: accuracy under Gaussian noise",
         chance=0.01,
-    log:
-        "logs/figures/fig4b_noise_robustness_cifar100.log",
 
 
 rule fig5_adversarial_steps:
@@ -81,9 +79,9 @@ rule fig5_adversarial_steps:
         pdf="results/figures/fig5_adversarial_steps.pdf",
     log:
         "logs/figures/fig5_adversarial_steps.log",
-    threads: 1
     conda:
         "../../envs/neuroreg.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
@@ -105,9 +103,9 @@ rule fig6_alpha_sweep:
         pdf="results/figures/fig6_alpha_sweep.pdf",
     log:
         "logs/figures/fig6_alpha_sweep.log",
-    threads: 1
     conda:
         "../../envs/neuroreg.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
@@ -130,9 +128,9 @@ rule fig7_adversarial_norms:
         pdf="results/figures/fig7_adversarial_norms.pdf",
     log:
         "logs/figures/fig7_adversarial_norms.log",
-    threads: 1
     conda:
         "../../envs/neuroreg.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
@@ -154,9 +152,9 @@ rule table1_gamma:
         pdf="results/figures/table1_gamma.pdf",
     log:
         "logs/figures/table1_gamma.log",
-    threads: 1
     conda:
         "../../envs/neuroreg.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
@@ -179,9 +177,9 @@ rule paper_vs_run:
         ),
     log:
         "logs/figures/paper_vs_run.log",
-    threads: 1
     conda:
         "../../envs/neuroreg.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=5,

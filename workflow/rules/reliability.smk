@@ -10,16 +10,16 @@ rule reliability:
     output:
         h5="results/reliability/{scan}.h5",
         csv="results/reliability/{scan}.csv",
-    params:
-        min_repeats=config["reliability"]["min_repeats"],
     log:
         "logs/reliability/{scan}.log",
-    threads: 1
     conda:
         "../../envs/neuroreg.yaml"
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        min_repeats=config["reliability"]["min_repeats"],
     script:
         "../scripts/reliability.py"
 
@@ -31,16 +31,16 @@ rule fluctuations:
     output:
         h5="results/reliability/fluctuations.h5",
         order="results/reliability/oracle_order.csv",
-    params:
-        scans=SCANS,
     log:
         "logs/reliability/fluctuations.log",
-    threads: 1
     conda:
         "../../envs/neuroreg.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        scans=SCANS,
     script:
         "../scripts/fluctuations.py"
 
@@ -58,16 +58,16 @@ rule fig1a_oracle_similarity:
             subcategory="Fig. 1",
         ),
         pdf="results/figures/fig1a_oracle_similarity.pdf",
-    params:
-        scans=SCANS,
     log:
         "logs/figures/fig1a_oracle_similarity.log",
-    threads: 1
     conda:
         "../../envs/neuroreg.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        scans=SCANS,
     script:
         "../scripts/fig1a_oracle_similarity.py"
 
@@ -86,9 +86,9 @@ rule fig1c_fluctuations:
         pdf="results/figures/fig1c_fluctuations.pdf",
     log:
         "logs/figures/fig1c_fluctuations.log",
-    threads: 1
     conda:
         "../../envs/neuroreg.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=5,
@@ -109,16 +109,16 @@ rule snr_estimated_vs_true:
             subcategory="Checks",
         ),
         pdf="results/figures/snr_estimated_vs_true.pdf",
-    params:
-        scans=VIRTUAL_SCANS,
     log:
         "logs/figures/snr_estimated_vs_true.log",
-    threads: 1
     conda:
         "../../envs/neuroreg.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        scans=VIRTUAL_SCANS,
     script:
         "../scripts/snr_estimated_vs_true.py"
 

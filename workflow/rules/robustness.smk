@@ -15,8 +15,6 @@ rule noise_robustness:
         unpack(robustness_model_inputs),
     output:
         noise="results/robustness/{target}/alpha{alpha}/seed{seed}/noise.csv",
-    params:
-        robustness=grid.noise_params(ROBUST),
     log:
         "logs/robustness/noise/{target}/alpha{alpha}/seed{seed}.log",
     benchmark:
@@ -25,13 +23,15 @@ rule noise_robustness:
         target=WILDCARDS["target"],
         alpha=WILDCARDS["alpha"],
         seed=WILDCARDS["seed"],
+    conda:
+        "../../envs/neuroreg.yaml"
     threads: 2
     resources:
         gpu=ROBUST_GPU,
         mem_mb=8000,
         runtime=30,
-    conda:
-        "../../envs/neuroreg.yaml"
+    params:
+        robustness=grid.noise_params(ROBUST),
     script:
         "../scripts/noise_robustness.py"
 
@@ -58,9 +58,6 @@ rule adversarial_robustness:
         images="results/robustness/{target}/alpha{alpha}/seed{seed}/adversarial_images.csv",
         steps="results/robustness/{target}/alpha{alpha}/seed{seed}/adversarial_steps.csv",
         checks="results/robustness/{target}/alpha{alpha}/seed{seed}/checks.json",
-    params:
-        robustness=grid.attack_params(ROBUST),
-        seed=seeds.attack_seed(config["seed"]),
     log:
         "logs/robustness/adversarial/{target}/alpha{alpha}/seed{seed}.log",
     benchmark:
@@ -69,13 +66,16 @@ rule adversarial_robustness:
         target=WILDCARDS["target"],
         alpha=WILDCARDS["alpha"],
         seed=WILDCARDS["seed"],
+    conda:
+        "../../envs/neuroreg.yaml"
     threads: ROBUST["processes"] or workflow.cores
     resources:
         gpu=ROBUST_GPU,
         mem_mb=16000,
         runtime=ROBUST["runtime_min"],
-    conda:
-        "../../envs/neuroreg.yaml"
+    params:
+        robustness=grid.attack_params(ROBUST),
+        seed=seeds.attack_seed(config["seed"]),
     script:
         "../scripts/adversarial_robustness.py"
 
@@ -89,6 +89,4 @@ final_outputs(
         for name in ("adversarial.csv", "adversarial_images.csv", "adversarial_steps.csv", "checks.json")
     ],
 )
-final_outputs(
-    "robustness", [grid.cifar100_path("robustness", *run, "noise.csv") for run in grid.cifar100_runs(config)]
-)
+final_outputs("robustness", [grid.cifar100_path("robustness", *run, "noise.csv") for run in grid.cifar100_runs(config)])

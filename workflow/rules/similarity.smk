@@ -7,44 +7,29 @@ SIM_TARGETS = grid.similarity_targets(config)
 SIM_SCAN_TARGETS = [t for t in SIM_TARGETS if t in grid.SCAN_TARGETS]
 
 
-def similarity_inputs(wildcards):
-    """Stimuli and, per scan the target averages over, its scan and reliability files (+ predictions)."""
-    scans = grid.target_scans(config, wildcards.target)
-    inputs = {
-        "stimuli": "results/data/stimuli.h5",
-        "scans": expand("results/scans/{scan}.h5", scan=scans),
-        "reliability": expand("results/reliability/{scan}.h5", scan=scans),
-    }
-    if wildcards.target in ("neural_model", "shuffle"):
-        inputs["predictions"] = expand("results/encoders/{scan}/predictions.h5", scan=scans)
-    return inputs
-
-
 rule similarity_target:
     """Eq. 2 / Eq. 6 similarity over the once-shown images, mean over scans, streamed to HDF5."""
     input:
         unpack(similarity_inputs),
     output:
         "results/similarity/{target}.h5",
-    params:
-        target=lambda wc: wc.target,
-        scans=lambda wc: grid.target_scans(config, wc.target),
-        block_size=SIM["block_size"],
-        seed=lambda wc: (
-            seeds.shuffle_seed(config["seed"], SIM["shuffle_seed"]) if wc.target == "shuffle" else None
-        ),
     log:
         "logs/similarity/{target}.log",
     benchmark:
         "benchmarks/similarity/{target}.tsv"
     wildcard_constraints:
         target="|".join(SIM_SCAN_TARGETS) or "NO_TARGETS",
+    conda:
+        "../../envs/neuroreg.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/neuroreg.yaml"
+    params:
+        target=lambda wc: wc.target,
+        scans=lambda wc: grid.target_scans(config, wc.target),
+        block_size=SIM["block_size"],
+        seed=lambda wc: (seeds.shuffle_seed(config["seed"], SIM["shuffle_seed"]) if wc.target == "shuffle" else None),
     script:
         "../scripts/similarity_target.py"
 
@@ -59,21 +44,21 @@ rule similarity_single_scan:
         predictions=["results/encoders/{scan}/predictions.h5"],
     output:
         "results/similarity/neural_model_{scan}.h5",
+    log:
+        "logs/similarity/neural_model_{scan}.log",
+    benchmark:
+        "benchmarks/similarity/neural_model_{scan}.tsv"
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         target="neural_model",
         scans=lambda wc: [wc.scan],
         block_size=SIM["block_size"],
         seed=None,
-    log:
-        "logs/similarity/neural_model_{scan}.log",
-    benchmark:
-        "benchmarks/similarity/neural_model_{scan}.tsv"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    conda:
-        "../../envs/neuroreg.yaml"
     script:
         "../scripts/similarity_target.py"
 
@@ -85,20 +70,20 @@ rule similarity_vgg:
         weights=lambda wc: data_path("vgg19_weights"),
     output:
         "results/similarity/vgg.h5",
-    params:
-        weights=lambda wc: data_path("vgg19_weights"),
-        block_size=SIM["block_size"],
-        upsample=SIM["vgg_upsample"],
     log:
         "logs/similarity/vgg.log",
     benchmark:
         "benchmarks/similarity/vgg.tsv"
+    conda:
+        "../../envs/neuroreg.yaml"
     threads: 2
     resources:
         mem_mb=6000,
         runtime=120,
-    conda:
-        "../../envs/neuroreg.yaml"
+    params:
+        weights=lambda wc: data_path("vgg19_weights"),
+        block_size=SIM["block_size"],
+        upsample=SIM["vgg_upsample"],
     script:
         "../scripts/similarity_vgg.py"
 
@@ -113,12 +98,12 @@ rule similarity_oracle:
         "results/similarity/oracle/{scan}.h5",
     log:
         "logs/similarity/oracle_{scan}.log",
+    conda:
+        "../../envs/neuroreg.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=10,
-    conda:
-        "../../envs/neuroreg.yaml"
     script:
         "../scripts/similarity_oracle.py"
 
@@ -144,16 +129,16 @@ rule similarity_figures:
         ),
         fig1d_pdf="results/figures/fig1d_similarity_scatter.pdf",
         table="results/tables/similarity_correlations.csv",
-    params:
-        scans=SCANS,
     log:
         "logs/figures/similarity_figures.log",
+    conda:
+        "../../envs/neuroreg.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=10,
-    conda:
-        "../../envs/neuroreg.yaml"
+    params:
+        scans=SCANS,
     script:
         "../scripts/similarity_figures.py"
 
@@ -171,16 +156,16 @@ rule fig2_similar_pairs:
             subcategory="Fig. 2",
         ),
         pdf="results/figures/fig2_similar_pairs.pdf",
-    params:
-        n_pairs=3,
     log:
         "logs/figures/fig2_similar_pairs.log",
+    conda:
+        "../../envs/neuroreg.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/neuroreg.yaml"
+    params:
+        n_pairs=3,
     script:
         "../scripts/fig2_similar_pairs.py"
 

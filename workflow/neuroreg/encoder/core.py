@@ -35,11 +35,11 @@ class Stacked2dCore(nn.Module):
         self.skip = skip
         self.hidden_channels = hidden_channels
         self.layers = nn.ModuleList()
-        for l in range(layers):
-            if l == 0:
+        for k in range(layers):
+            if k == 0:
                 conv = nn.Conv2d(in_channels, hidden_channels, input_kernel, padding=input_kernel // 2, bias=False)
             else:
-                n_in = hidden_channels * (l if skip == 0 else min(skip, l))
+                n_in = hidden_channels * (k if skip == 0 else min(skip, k))
                 if depth_separable:
                     conv = DepthSeparableConv2d(n_in, hidden_channels, hidden_kernel)
                 else:
@@ -52,11 +52,11 @@ class Stacked2dCore(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outputs = []
-        for l, layer in enumerate(self.layers):
-            if l == 0:
+        for k, layer in enumerate(self.layers):
+            if k == 0:
                 inp = x
             else:
-                keep = l if self.skip == 0 else min(self.skip, l)
+                keep = k if self.skip == 0 else min(self.skip, k)
                 inp = torch.cat(outputs[-keep:], dim=1)
             outputs.append(layer(inp))
         return torch.cat(outputs, dim=1)

@@ -20,7 +20,6 @@ import logging
 
 import foolbox as fb
 import numpy as np
-import torch
 
 from . import attacks as A
 

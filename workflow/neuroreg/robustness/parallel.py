@@ -41,7 +41,9 @@ def _worker(args):
     model, x, y, name, norm, steps, hp, starts, device = args
     torch.set_num_threads(1)
     model = model.to(device)
-    to = (lambda t: None if t is None else torch.from_numpy(t).to(device))
+    def to(t):
+        return None if t is None else torch.from_numpy(t).to(device)
+
     adv = run_minimal(model, to(x), to(y), name, norm, steps, hp, starts=to(starts), device=device)
     return adv.detach().cpu().numpy()
 
@@ -58,7 +60,9 @@ def run_minimal_parallel(model, x, y, name, norm, steps, hp, starts=None, *, pro
     """
     if processes <= 1 or len(x) < 2:
         return run_minimal(model, x, y, name, norm, steps, hp, starts=starts, device=device)
-    cpu = (lambda t: None if t is None else t.detach().cpu().numpy())
+    def cpu(t):
+        return None if t is None else t.detach().cpu().numpy()
+
     model_cpu = model.to("cpu") if str(device) == "cpu" else _cpu_copy(model)
     parts = chunks(len(x), processes)
     jobs = [(model_cpu, cpu(x)[c], cpu(y)[c], name, norm, steps, hp, None if starts is None else cpu(starts)[c], str(device))
