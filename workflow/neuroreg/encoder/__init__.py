@@ -2,5 +2,6 @@
 
 Modules: :mod:`.core` (stacked 2D conv core), :mod:`.readout` (Gaussian readout),
 :mod:`.shifter`, :mod:`.modulator`, :mod:`.model` (the assembled encoder),
-:mod:`.train` (fit one model per scan), :mod:`.metrics` (pure NumPy evaluation).
+:mod:`.train` (fit one model per scan), :mod:`.metrics` (pure NumPy evaluation), :mod:`.run`
+(train, evaluate and save one scan's encoder), :mod:`.jobs` (what ``workflow/rules/encoder.smk`` runs).
 """

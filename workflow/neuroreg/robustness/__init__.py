@@ -7,5 +7,8 @@
   numba solver works one sample at a time);
 * :mod:`.minimal`: the evaluation (per image the smallest distance over attacks,
   hyper-parameters, repetitions and step budgets; quantiles; Fig. 5 bookkeeping);
-* :mod:`.checks`: sanity checks against a broken evaluation.
+* :mod:`.checks`: sanity checks against a broken evaluation (their failures reach the figures
+  and ``paper_vs_run.csv``);
+* :mod:`.io`: the co-trained model and the CIFAR test set in, the stage's tables out;
+* :mod:`.jobs`: what the rules of ``workflow/rules/robustness.smk`` run.
 """
