@@ -10,6 +10,7 @@ from neuroreg import config as C
 from neuroreg import grid, seeds
 from neuroreg.ingest.registry import SOURCES
 from neuroreg.io import InputError
+from neuroreg.robustness.attacks import ATTACKS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,6 +31,8 @@ def test_names_agree_with_the_schema():
     assert tuple(s["properties"]["stages"]["items"]["enum"]) == grid.STAGES == tuple(s["properties"]["stages"]["default"])
     source = s["properties"]["recordings"]["additionalProperties"]["properties"]["source"]["enum"]
     assert tuple(source) == tuple(SOURCES)
+    attacks = s["properties"]["robustness"]["properties"]["attacks"]["properties"]
+    assert {norm: set(v["items"]["enum"]) for norm, v in attacks.items()} == {n: set(a) for n, a in ATTACKS.items()}
 
 
 def test_default_grid(default):
