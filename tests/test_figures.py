@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from neuroreg.figures import paper_vs_run as pvr
 from neuroreg.figures import robustness as fr
 
 LEVELS = [0.0, 0.05, 0.1, 0.2]
@@ -110,9 +111,9 @@ def test_paper_vs_run_table():
     corr = pd.DataFrame({"scan": ["a", "mean", "pooled"], "r_data_oracle": [0.3, 0.3, 0.35],
                          "r_model_oracle": [0.7, 0.7, 0.72]})
     noise = noise_table()
-    t = fr.paper_vs_run(noise, adv_table(), corr)
-    assert list(t.columns) == fr.PAPER_VS_RUN_COLUMNS
-    assert len(t) == len(fr.PAPER)
+    t = pvr.paper_vs_run(noise, adv_table(), corr)
+    assert list(t.columns) == pvr.PAPER_VS_RUN_COLUMNS
+    assert len(t) == len(pvr.PAPER)
     row = t[(t["quantity"] == "accuracy_at_highest_noise") & (t["condition"] == "none")].iloc[0]
     top = noise[(noise["condition"] == "none") & (noise["level"] == 0.2)]["accuracy"]
     assert row["paper"] == 0.20 and row["run"] == pytest.approx(top.mean()) and row["n_seeds"] == 3
@@ -120,7 +121,7 @@ def test_paper_vs_run_table():
     assert t[t["quantity"] == "r_model_oracle"]["run"].iloc[0] == pytest.approx(0.72)
     vgg = t[(t["quantity"] == "median_L2") & (t["condition"] == "vgg")].iloc[0]
     assert np.isnan(vgg["run"]) and "not in this run" in vgg["note"]  # no VGG runs
-    empty = fr.paper_vs_run(None, None, None)
+    empty = pvr.paper_vs_run(None, None, None)
     assert empty["run"].isna().all() and empty["paper"].notna().all()
 
 
@@ -145,14 +146,14 @@ def test_a_failed_sanity_check_is_beside_its_numbers(tmp_path):
     paths = write_checks(tmp_path, {("none", "0", 0): True, ("none", "0", 1): False, ("none", "0", 2): True,
                                     ("neural_model", "20", 0): True, ("neural_model", "20", 1): True,
                                     ("neural_model", "20", 2): True})
-    checks = fr.read_checks(paths)
+    checks = pvr.read_checks(paths)
     assert checks["passed"].tolist().count(False) == 1
     corr = pd.DataFrame({"scan": ["pooled"], "r_data_oracle": [0.35], "r_model_oracle": [0.72]})
-    t = fr.paper_vs_run(noise_table(), adv_table(), corr, checks=checks).set_index(["quantity", "condition"])
+    t = pvr.paper_vs_run(noise_table(), adv_table(), corr, checks=checks).set_index(["quantity", "condition"])
     assert t.loc[("median_L2", "none"), "checks"] == "FAILED in 1 of 3 models: seed 1: gradient_masking (L2)"
     assert t.loc[("median_Linf", "none"), "checks"].startswith("FAILED")
     assert t.loc[("median_L2", "neural_model"), "checks"] == "passed (3 models)"
     assert t.loc[("accuracy_at_highest_noise", "none"), "checks"] == ""  # not an adversarial number
-    assert (fr.paper_vs_run(noise_table(), adv_table(), corr)["checks"] == "").all()  # no checks given
+    assert (pvr.paper_vs_run(noise_table(), adv_table(), corr)["checks"] == "").all()  # no checks given
     fr.plot_adversarial_norms(adv_table(), tmp_path / "fig7.png", checks=checks)
     assert_written(tmp_path / "fig7.png")

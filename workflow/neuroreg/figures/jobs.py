@@ -13,9 +13,10 @@ import pandas as pd
 from ..ingest.cifar import load_cifar_h5
 from ..io import atomic_output
 from ..logs import job
-from .robustness import (mean_sem, noisy_examples, paper_vs_run as paper_table, plot_adversarial_norms,
-                         plot_adversarial_steps, plot_alpha_sweep, plot_gamma_table, plot_noise_robustness,
-                         read_checks, read_runs)
+from .paper_vs_run import paper_vs_run as paper_table
+from .paper_vs_run import read_checks
+from .robustness import (mean_sem, noisy_examples, plot_adversarial_norms, plot_adversarial_steps, plot_alpha_sweep,
+                         plot_gamma_table, plot_noise_robustness, read_runs)
 
 log = logging.getLogger(__name__)
 

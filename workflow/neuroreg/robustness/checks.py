@@ -82,7 +82,7 @@ def failed_checks(report: dict) -> list[str]:
 def run_checks(model, x, y, result, *, device="cpu", tolerance=0.05, max_fraction=0.05) -> dict:
     """All checks as a JSON-ready dict: one entry per check, ``passed`` (all of them) and ``failed``
     (:func:`failed_checks`). A failure is logged as a warning and shown beside the numbers it concerns
-    in results/tables/paper_vs_run.csv and Fig. 5, 7 (neuroreg.figures.robustness)."""
+    in results/tables/paper_vs_run.csv and Fig. 5, 7 (neuroreg.figures.paper_vs_run, .robustness)."""
     checks = {
         "unbounded_success": unbounded_success(result["records"], result["correct"]),
         "clean_accuracy": clean_accuracy(model, x, y, device),
