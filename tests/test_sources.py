@@ -397,20 +397,23 @@ def test_bad_input_names_file_and_problem_and_leaves_no_output(tmp_path, case):
     assert not out.parent.exists() or not any(out.parent.iterdir())
 
 
-def test_script_runs_outside_snakemake(tmp_path, monkeypatch):
-    """workflow/scripts/ingest_recording.py: CLI path; a failing read leaves no output."""
-    import runpy
-    import sys
+def test_the_rules_job_writes_the_scan_and_its_log(tmp_path):
+    """neuroreg.ingest.jobs.ingest_recording, what the rule's script calls: scan out, log to the rule's log;
+    a failing read leaves no output."""
+    from types import SimpleNamespace
 
-    script = Path(__file__).resolve().parents[1] / "workflow" / "scripts" / "ingest_recording.py"
+    from neuroreg.ingest.jobs import ingest_recording
+
     spec = _antolik(tmp_path)
-    out = tmp_path / "ok.h5"
-    monkeypatch.setattr(sys, "argv", ["ingest", "antolik2016", spec["path"], str(out)])
-    runpy.run_path(str(script), run_name="__main__")
-    assert read_scan(out).n_trials == 12
+
+    def smk(out):
+        return SimpleNamespace(output=[str(out)], log=[str(tmp_path / "logs" / "ingest.log")],
+                               params=SimpleNamespace(recording=spec, min_repeats=2))
+
+    ingest_recording(smk(tmp_path / "ok.h5"))
+    assert read_scan(tmp_path / "ok.h5").n_trials == 12
+    assert "12 trials" in (tmp_path / "logs" / "ingest.log").read_text()
     shutil.rmtree(spec["path"])
-    bad = tmp_path / "bad.h5"
-    monkeypatch.setattr(sys, "argv", ["ingest", "antolik2016", spec["path"], str(bad)])
     with pytest.raises(InputError, match="region1: does not exist"):
-        runpy.run_path(str(script), run_name="__main__")
-    assert not bad.exists()
+        ingest_recording(smk(tmp_path / "bad.h5"))
+    assert not (tmp_path / "bad.h5").exists()
