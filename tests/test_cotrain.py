@@ -17,7 +17,7 @@ import torch
 
 from neuroreg import devices as device
 from neuroreg.cotrain import data, outputs, resnet, train
-from neuroreg.cotrain.similarity_loss import LayerMixer, centered_cosine_similarity, similarity_loss
+from neuroreg.cotrain.similarity_loss import LayerMixer, centered_cosine_similarity, flat_features, similarity_loss
 from neuroreg.io import InputError
 
 from conftest import REPO
@@ -81,7 +81,7 @@ def tiny(tmp_path_factory):
 
 
 def tiny_recipe(**kw):
-    return train.Recipe(**{"width": 8, "epochs": 2, "batch_size": 16, "alpha": 4.0, "eval_batch_size": 32, **kw})
+    return train.Recipe(**{"width": 8, "epochs": 2, "batch_size": 16, "alpha": 4.0, "eval_batch_size": 32, "precision": "fp32", **kw})
 
 
 # ---------------------------------------------------------------- Eq. 8-10
@@ -96,6 +96,30 @@ def test_centered_cosine_similarity_hand_case():
     # an explicit f-bar (e.g. a running mean) replaces the batch mean
     s0 = centered_cosine_similarity(f, mean=torch.zeros(2))
     assert torch.allclose(s0[0, 1], torch.tensor(0.0)) and torch.allclose(s0[0, 2], torch.tensor(1 / math.sqrt(2)))
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_centered_cosine_similarity_from_the_gram_matrix_matches_float64(layout, dtype):
+    """The Gram-space centring (no (B, D) temporaries) against the direct Eq. 9 in float64, values and
+    gradients, on post-ReLU features with a large mean (the worst case for the cancellation)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.relu(torch.randn(32, 16, 12, 20, generator=g) + 1.5).to(dtype).contiguous(memory_format=layout)
+    x.requires_grad_()
+    w = torch.randn(32, 32, generator=g)
+    s = centered_cosine_similarity(x)
+    (s * w).sum().backward()
+    x64 = x.detach().double().requires_grad_()
+    c = x64.flatten(1) - x64.flatten(1).mean(0)
+    c = c / c.norm(dim=1, keepdim=True)
+    s64 = c @ c.T
+    (s64 * w.double()).sum().backward()
+    assert (s.double() - s64).abs().max() < 1e-5
+    rel = (x.grad.double() - x64.grad).norm() / x64.grad.norm()
+    assert rel < (1e-4 if dtype == torch.float32 else 1e-2)  # bf16: the gradient is rounded to bf16
+    # an explicit f-bar (the ema mode's running mean) in flat_features order gives the same matrix
+    s_ema = centered_cosine_similarity(x.detach(), mean=flat_features(x.detach()).mean(0))
+    assert (s_ema.double() - s64.detach()).abs().max() < 1e-5
 
 
 def test_similarity_loss_hand_case_and_clamp():
@@ -126,9 +150,9 @@ def test_ema_centering_keeps_a_running_mean():
     mixer = LayerMixer((1,), center="ema")
     f = torch.randn(4, 2, 3, 3)
     mixer([f])
-    assert torch.allclose(mixer.mean_1, f.flatten(1).mean(0))
+    assert torch.allclose(mixer.mean_1, flat_features(f).mean(0))
     mixer([f + 1])
-    assert torch.allclose(mixer.mean_1, f.flatten(1).mean(0) + 0.1, atol=1e-6)
+    assert torch.allclose(mixer.mean_1, flat_features(f).mean(0) + 0.1, atol=1e-6)
     other = LayerMixer((1,), center="ema")
     other.load_state_dict(mixer.state_dict())
     assert torch.equal(other.mean_1, mixer.mean_1)

@@ -37,6 +37,8 @@ WILDCARDS = {
 }
 #: cotrain keys that choose the runs rather than how one run trains (the run's alpha is its wildcard).
 RUN_CHOICE_KEYS = ("seeds", "conditions", "alpha_sweep", "alpha")
+#: cotrain keys that say how a job runs, not what it computes (its threads are the rule's ``threads:``).
+EXECUTION_KEYS = ("threads",)
 #: robustness keys of the noise evaluation and of the adversarial one.
 NOISE_KEYS = ("noise_levels", "noise_seed", "n_noise", "device", "batch_size")
 ATTACK_KEYS = ("n_adversarial", "device", "norms", "attacks", "step_budgets", "hyperparameters", "pgd",
@@ -174,7 +176,7 @@ def cifar100_path(stage: str, target, alpha, seed, name: str) -> str:
 # ---------------------------------------------------------------- params: what changes one job's output
 def cotrain_params(section: dict) -> dict:
     """The recipe of one co-training run: a cotrain (or CIFAR-100) section without the run choices."""
-    return {k: v for k, v in section.items() if k not in RUN_CHOICE_KEYS}
+    return {k: v for k, v in section.items() if k not in RUN_CHOICE_KEYS + EXECUTION_KEYS}
 
 
 def noise_params(robustness: dict) -> dict:

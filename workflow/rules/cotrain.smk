@@ -23,7 +23,7 @@ rule cotrain:
         seed=WILDCARDS["seed"],
     conda:
         "../../envs/neuroreg.yaml"
-    threads: 4
+    threads: config["cotrain"]["threads"]
     resources:
         gpu=0 if config["cotrain"]["device"] == "cpu" else 1,
         mem_mb=16000,

@@ -11,10 +11,12 @@
   device (fp32 by default, 100 MB at n = 5000; fp16 halves it); :func:`target_block`
   gathers the (B, B) submatrix of a batch of stimulus indices.
 
-Pixels become floats in [0, 1] (x / 255) only per batch. Augmentation of CIFAR batches:
-random crop 32 x 32 from the image zero-padded by 4 pixels (torchvision's
-``RandomCrop(32, padding=4)``, the usual CIFAR recipe), then a horizontal flip with p = 0.5;
-vectorized, drawn from a ``torch.Generator`` on the device.
+Pixels become floats in [0, 1] (x / 255) only per batch. Augmentation of CIFAR batches
+(``cotrain.augment``): random crop 32 x 32 from the image zero-padded by 4 pixels (torchvision's
+``RandomCrop(32, padding=4)``, the usual CIFAR recipe), then a horizontal flip with p = 0.5
+(``crop_flip``, the default); the flip alone (``flip``: in a schedule of a few epochs the crops
+slow learning more than they regularize); or none. Vectorized, drawn from a ``torch.Generator``
+on the device.
 """
 
 from __future__ import annotations
@@ -106,11 +108,26 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(255.0)
 
 
-def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random crop (zero padding ``pad``) + horizontal flip, vectorized. uint8 -> float (B, 1, H, W) in [0, 1]."""
+AUGMENTATIONS = ("crop_flip", "flip", "none")
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4, mode: str = "crop_flip") -> torch.Tensor:
+    """Vectorized augmentation of a CIFAR batch, uint8 (B, 1, H, W) -> float (B, 1, H, W) in [0, 1].
+
+    mode ``crop_flip``: random crop (zero padding ``pad``) + horizontal flip with p = 0.5 (the usual
+    CIFAR recipe); ``flip``: the flip only; ``none``: no augmentation (no draws).
+    """
+    if mode not in AUGMENTATIONS:
+        raise ValueError(f"cotrain.augment: {mode!r} is not one of {', '.join(AUGMENTATIONS)}")
+    if mode == "none":
+        return to_float(images)
     b, c, h, w = images.shape
-    x = F.pad(to_float(images), (pad, pad, pad, pad))
     dev = images.device
+    if mode == "flip":
+        flip = torch.rand((b,), device=dev, generator=generator) < 0.5
+        x = to_float(images)
+        return torch.where(flip[:, None, None, None], x.flip(3), x)
+    x = F.pad(to_float(images), (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (b,), device=dev, generator=generator)
     dx = torch.randint(0, 2 * pad + 1, (b,), device=dev, generator=generator)
     flip = torch.rand((b,), device=dev, generator=generator) < 0.5

@@ -22,12 +22,71 @@ from torch import nn
 CLAMP_EPS = 1e-3
 
 
+class _Gram(torch.autograd.Function):
+    """G = F F^T for F (B, D), with the backward written out: dF = (dG + dG^T) F, one matmul.
+
+    (Autograd's own backward of ``f @ f.T`` makes two (B, D) matmuls, one through a transposed
+    view; on a CPU that is several times slower than this one.)
+    """
+
+    generate_vmap_rule = True  # so that the stacked trainer (torch.func.vmap) can use it
+
+    @staticmethod
+    def forward(f):
+        return f @ f.T
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, dg):
+        (f,) = ctx.saved_tensors
+        return (dg + dg.T) @ f
+
+
+def flat_features(features: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, H * W * C), channels last, fp32; (B, ...) other shapes -> (B, D).
+
+    The order of the D entries does not change any dot product, so it is chosen to be free for
+    channels_last tensors (the layout of the CPU and GPU training paths): a view, not a copy.
+    """
+    if features.ndim == 4:
+        features = features.permute(0, 2, 3, 1)
+    return features.reshape(features.shape[0], -1).float()
+
+
 def centered_cosine_similarity(features: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
     """Eq. 9: cosine similarity of mean-subtracted flattened features.
 
-    features: (B, ...) any trailing shape, flattened to (B, D) and cast to fp32.
-    mean: (D,) estimate of f-bar; None = the batch mean (the default estimate).
+    features: (B, ...) any trailing shape, flattened to (B, D) (:func:`flat_features`) in fp32.
+    mean: (D,) estimate of f-bar in the order of :func:`flat_features`; None = the batch mean
+    (the default estimate).
     Returns S: (B, B) fp32 with S_ij = <f_i - f-bar, f_j - f-bar> / (|f_i - f-bar| |f_j - f-bar|).
+
+    Computed from the Gram matrix G = F F^T (B x B): the centred inner products are
+    G - f_i.m - f_j.m + m.m (with the batch mean: G minus its row and column means plus its grand
+    mean), so no (B, D) array is made besides F. The cancellation this adds is bounded by fp32
+    rounding of G (relative 1e-7 of |f|^2; ``tests/test_cotrain.py`` checks it against float64).
+    """
+    f = flat_features(features)
+    g = _Gram.apply(f)
+    if mean is None:
+        row = g.mean(1, keepdim=True)
+        gc = g - row - row.T + g.mean()
+    else:
+        m = mean.float()
+        p = (f @ m)[:, None]  # (B, 1): <f_i, m>
+        gc = g - p - p.T + m.dot(m)
+    d = gc.diagonal().clamp_min(1e-24).rsqrt()
+    return gc * d[:, None] * d[None, :]
+
+
+def centered_cosine_similarity_direct(features: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 9 written out on the (B, D) features: subtract f-bar, normalize the rows, multiply.
+
+    The same matrix as :func:`centered_cosine_similarity` (the reference it is tested against),
+    at several times its cost on a CPU (three (B, D) temporaries and their gradients).
     """
     f = features.flatten(1).float()
     f = f - (f.mean(0, keepdim=True) if mean is None else mean.float().unsqueeze(0))
@@ -78,7 +137,7 @@ class LayerMixer(nn.Module):
     def _mean(self, k: int, f: torch.Tensor) -> torch.Tensor | None:
         if self.center == "batch":
             return None
-        flat = f.detach().flatten(1).float()
+        flat = flat_features(f.detach())
         batch_mean = flat.mean(0)
         buf = getattr(self, f"mean_{k}")
         if buf.numel() == 0:

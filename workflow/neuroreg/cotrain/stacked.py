@@ -32,7 +32,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from .data import Cifar, Stimuli, augment, target_block, to_float
 from .resnet import build
 from .similarity_loss import LayerMixer, similarity_loss
-from .train import Recipe, _set_determinism, _stimulus_batches, epoch_generator, history_row, learning_rate
+from .train import Recipe, _set_determinism, _stimulus_batches, epoch_generator, history_row, learning_rate, use_bf16
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def train_stacked(recipes: list[Recipe], cifar: Cifar, stimuli: list[Stimuli | N
 def _train_stacked(recipes, cifar, stimuli, device):
     r0, K = recipes[0], len(recipes)
     _set_determinism(r0, device)
-    amp = device.type == "cuda"
+    amp = use_bf16(r0, device)
     pixels = cifar.train_images.float().div(255)
     mean, std = pixels.mean().item(), pixels.std().item()
     del pixels
@@ -126,7 +126,7 @@ def _train_stacked(recipes, cifar, stimuli, device):
             group["lr"] = lr
         gens = [epoch_generator(r.seed, epoch, device) for r in recipes]
         orders = [torch.randperm(n_train, generator=g, device=device) for g in gens]
-        stim_idx = ([_stimulus_batches(len(s.images), bsz, steps, g, device) for s, g in zip(stimuli, gens)]
+        stim_idx = ([_stimulus_batches(len(s.images), r0.stimulus_batch_size or bsz, steps, g, device) for s, g in zip(stimuli, gens)]
                     if with_sim else None)
         ce_sum = torch.zeros(K, device=device)
         sim_sum = torch.zeros(K, device=device)
@@ -134,7 +134,7 @@ def _train_stacked(recipes, cifar, stimuli, device):
         base.train()
         for step in range(steps):
             idx = torch.stack([o[step * bsz:(step + 1) * bsz] for o in orders])  # (K, B)
-            x = torch.stack([augment(cifar.train_images[i], g) for i, g in zip(idx, gens)])
+            x = torch.stack([augment(cifar.train_images[i], g, mode=r0.augment) for i, g in zip(idx, gens)])
             y = cifar.train_labels[idx]
             with torch.autocast(device.type, torch.bfloat16, enabled=amp):
                 if with_sim:

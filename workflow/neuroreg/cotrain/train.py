@@ -13,8 +13,9 @@ replacement from a fresh permutation of the n stimuli each time one is used up. 
 stimulus pass runs in train mode, so BatchNorm sees (and its running statistics
 include) stimulus batches as well.
 
-On CUDA: data resident on the GPU, bf16 autocast for the network (the loss math and the
-similarities are fp32), channels_last. Randomness: the initial weights come from
+Data are resident on the device; the network runs channels_last and, where the hardware has
+bf16 arithmetic (CUDA; CPUs with AVX-512 bf16 or AMX), under bf16 autocast (``precision: auto``;
+the loss math, the similarities and the weights stay fp32). ``precision: fp32`` is the plain loop. Randomness: the initial weights come from
 ``torch.manual_seed(seed)``; every epoch draws its order, stimulus batches and augmentation
 from its own generator seeded by (seed, epoch), so an epoch replayed after a resume draws
 exactly what it drew the first time. A checkpoint (model, gamma, optimizer, RNG states,
@@ -70,6 +71,10 @@ class Recipe:
     seed: int = 0  # the run's torch seed (neuroreg.seeds.cotrain_seed)
     eval_batch_size: int = _DEFAULT["eval_batch_size"]
     deterministic: bool = _DEFAULT["deterministic"]  # deterministic kernels (always bit-identical on the CPU)
+    precision: str = _DEFAULT["precision"]  # network arithmetic: auto (bf16 where the device has it) | bf16 | fp32
+    channels_last: bool = _DEFAULT["channels_last"]  # NHWC activations (oneDNN / cuDNN's fast layout)
+    augment: str = _DEFAULT["augment"]  # CIFAR augmentation: crop_flip | flip | none
+    stimulus_batch_size: int | None = _DEFAULT["stimulus_batch_size"]  # stimuli per step (None = batch_size)
 
     @classmethod
     def from_config(cls, cfg: dict, **overrides) -> "Recipe":
@@ -78,6 +83,31 @@ class Recipe:
         if "layers" in kw:
             kw["layers"] = tuple(kw["layers"])
         return cls(**kw)
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def cpu_has_bf16() -> bool:
+    """True when this CPU does bf16 arithmetic natively (AVX-512 bf16 or AMX), where oneDNN runs
+    bf16 convolutions about twice as fast as fp32; without it bf16 is emulated and slower."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # an older torch without the probes
+        return False
+
+
+def use_bf16(r: "Recipe", device) -> bool:
+    """Whether the network runs under bf16 autocast on ``device`` (``Recipe.precision``)."""
+    device = torch.device(device)
+    if r.precision not in PRECISIONS:
+        raise ValueError(f"cotrain.precision: {r.precision!r} is not one of {', '.join(PRECISIONS)}")
+    if r.precision == "fp32":
+        return False
+    native = device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())
+    if r.precision == "bf16" and device.type == "cpu" and not native:
+        log.warning("cotrain.precision: bf16 on a CPU without native bf16 arithmetic: emulated, slower than fp32")
+    return r.precision == "bf16" or native
 
 
 def learning_rate(epoch: int, r: Recipe) -> float:
@@ -105,14 +135,14 @@ def evaluate(model: ResNet, images: torch.Tensor, labels: torch.Tensor, r: Recip
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=images.device)
     for s in range(0, len(images), r.eval_batch_size):
-        x = _layout(to_float(images[s : s + r.eval_batch_size]), images.device)
+        x = _layout(to_float(images[s : s + r.eval_batch_size]), r)
         with torch.autocast(images.device.type, torch.bfloat16, enabled=amp):
             correct += (model(x).argmax(1) == labels[s : s + r.eval_batch_size]).sum()
     return correct.item() / len(images)
 
 
-def _layout(x, device):
-    return x.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else x
+def _layout(x, r: "Recipe"):
+    return x.contiguous(memory_format=torch.channels_last) if r.channels_last else x
 
 
 def _rng_state(device):
@@ -138,14 +168,14 @@ def train_step(model, mixer, opt, cifar: Cifar, idx, stimuli: Stimuli | None, st
     Returns detached (cross-entropy, similarity loss or None, logits).
     """
     device = cifar.train_images.device
-    x = _layout(augment(cifar.train_images[idx], g), device)
+    x = _layout(augment(cifar.train_images[idx], g, mode=r.augment), r)
     y = cifar.train_labels[idx]
     with torch.autocast(device.type, torch.bfloat16, enabled=amp):
         logits = model(x)
     ce = F.cross_entropy(logits.float(), y)
     loss, sim = ce, None
     if stim_idx is not None:
-        xs = _layout(to_float(stimuli.images[stim_idx]), device)
+        xs = _layout(to_float(stimuli.images[stim_idx]), r)
         with torch.autocast(device.type, torch.bfloat16, enabled=amp):
             feats = model.features(xs)
         sim = similarity_loss(mixer(feats), target_block(stimuli.target, stim_idx), r.clamp_eps)  # fp32
@@ -202,7 +232,7 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
     if r.alpha > 0 and stimuli is None:
         raise ValueError("alpha > 0 needs stimuli and a similarity target")
     _set_determinism(r, device)
-    amp = device.type == "cuda"
+    amp = use_bf16(r, device)
     torch.manual_seed(r.seed)
     model = build(arch=r.arch, num_classes=cifar.n_classes, width=r.width, layers=r.layers)
     pixels = cifar.train_images.float().div(255)
@@ -211,7 +241,7 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
     mixer = LayerMixer(r.layers, center=r.center)
     model.to(device)
     mixer.to(device)
-    if device.type == "cuda":
+    if r.channels_last:
         model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, mixer, r)
     history, start_epoch = [], 0
@@ -239,7 +269,7 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
             group["lr"] = lr
         g = epoch_generator(r.seed, epoch, device)
         order = torch.randperm(n_train, generator=g, device=device)
-        stim_idx = _stimulus_batches(len(stimuli.images), b, steps, g, device) if r.alpha > 0 else None
+        stim_idx = _stimulus_batches(len(stimuli.images), r.stimulus_batch_size or b, steps, g, device) if r.alpha > 0 else None
         ce_sum = torch.zeros((), device=device)
         sim_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
