@@ -39,6 +39,7 @@ def _runs(tiny, tmp_path, **kw):
     d, _, stimuli = tiny
     write_target(tmp_path / "other.h5", seed=7)
     other = data.load_stimuli(d / "stimuli.h5", tmp_path / "other.h5", "cpu")
+    kw = {"channels_last": False, **kw}  # the stacked path runs NCHW: compare like with like
     recipes = [tiny_recipe(seed=0, alpha=4.0, **kw), tiny_recipe(seed=1, alpha=4.0, **kw),
                tiny_recipe(seed=2, alpha=20.0, **kw)]
     return recipes, [stimuli, other, stimuli]

@@ -11,7 +11,7 @@ loss has per-model gradients (the parameters are disjoint) and SGD is elementwis
 follows the path it would follow alone, up to floating-point summation order
 (``tests/test_cotrain_stacked.py`` checks it against :func:`train.train`).
 
-Restrictions (checked): all runs have alpha > 0 or all have alpha = 0 (an alpha = 0 run makes no
+The stacked network runs NCHW (no channels_last: the grouped convolutions of vmap). Restrictions (checked): all runs have alpha > 0 or all have alpha = 0 (an alpha = 0 run makes no
 stimulus pass, which BatchNorm would otherwise see), and ``center='batch'`` (Eq. 9 with the batch
 mean). ``benchmarks/cotrain_stacked.py`` times it against the plain loop.
 """
