@@ -7,6 +7,7 @@ import pickle
 import tarfile
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -82,6 +83,27 @@ def test_round_trip(tmp_path, dataset, form):
     data = raw[test_files[0]][0]
     r, g, b = (int(data[3, c * 1024 + 5 * 32 + 7]) for c in range(3))
     assert d["test_images"][3, 5, 7] == int(np.floor(0.299 * r + 0.587 * g + 0.114 * b + 0.5))
+
+
+def test_validation_split_holds_out_the_last_training_images(tmp_path):
+    """data.evaluation_split: validation: the 'test' split is the end of the training set; the test set is gone."""
+    write_cifar(tmp_path / "src", "cifar10")
+    full = tmp_path / "full.h5"
+    prepare_cifar(tmp_path / "src", full)
+    d = load_cifar_h5(full)
+    n = len(d["train_labels"])
+    out = tmp_path / "val.h5"
+    prepare_cifar(tmp_path / "src", out, n_validation=7)
+    v = load_cifar_h5(out)
+    np.testing.assert_array_equal(v["train_images"], d["train_images"][: n - 7])
+    np.testing.assert_array_equal(v["test_images"], d["train_images"][n - 7:])
+    np.testing.assert_array_equal(v["test_labels"], d["train_labels"][n - 7:])
+    with h5py.File(out) as f, h5py.File(full) as g:
+        assert f.attrs["evaluation_split"] == f"validation: train[{n - 7}:{n}]"
+        assert g.attrs["evaluation_split"] == "test"
+    with pytest.raises(ValueError, match="data.n_validation"):
+        prepare_cifar(tmp_path / "src", tmp_path / "bad.h5", n_validation=n)
+    assert_no_output(tmp_path / "bad.h5")
 
 
 def test_grayscale_hand_values(tmp_path):

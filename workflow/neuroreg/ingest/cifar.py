@@ -226,6 +226,25 @@ def load_cifar(path: str | os.PathLike, dataset: str = "cifar10") -> dict:
     return out
 
 
+def validation_split(cifar: dict, n_validation: int) -> dict:
+    """The last ``n_validation`` training images as the evaluation ("test") split, the rest as training.
+
+    For choosing hyper-parameters without the test set: a pipeline run on the result evaluates
+    every model (per-epoch accuracy, noise, attacks) on images of the training set that no model
+    of the run trains on. The true test split is dropped from the result.
+    """
+    train = cifar["train"]
+    n = len(train["labels"])
+    if not 0 < n_validation < n:
+        raise ValueError(f"data.n_validation: {n_validation} is not between 1 and {n - 1} (the training images)")
+    cut = n - n_validation
+    out = {k: v for k, v in cifar.items() if k not in ("train", "test")}
+    out["train"] = {k: v[:cut] for k, v in train.items()}
+    out["test"] = {k: v[cut:] for k, v in train.items()}
+    out["evaluation_split"] = f"validation: train[{cut}:{n}]"
+    return out
+
+
 def write_cifar_h5(cifar: dict, path: str | os.PathLike, *, source: str = "", dataset: str = "") -> None:
     """Write the dict of :func:`load_cifar` to ``path`` (schema: module docstring), atomically."""
     with atomic_output(path) as tmp:
@@ -246,11 +265,20 @@ def write_cifar_h5(cifar: dict, path: str | os.PathLike, *, source: str = "", da
             f.attrs["source"] = str(source)
             f.attrs["dataset"] = str(dataset)
             f.attrs["grayscale"] = GRAYSCALE
+            f.attrs["evaluation_split"] = cifar.get("evaluation_split", "test")
 
 
-def prepare_cifar(source: str | os.PathLike, output: str | os.PathLike, dataset: str = "cifar10") -> dict:
-    """Load CIFAR from ``source`` and write ``output``; returns the loaded dict."""
+def prepare_cifar(source: str | os.PathLike, output: str | os.PathLike, dataset: str = "cifar10",
+                  n_validation: int | None = None) -> dict:
+    """Load CIFAR from ``source`` and write ``output``; returns the loaded dict.
+
+    ``n_validation``: write :func:`validation_split` instead (the test split becomes the last
+    ``n_validation`` training images; config ``data.evaluation_split: validation``).
+    """
     cifar = load_cifar(source, dataset)
+    if n_validation:
+        cifar = validation_split(cifar, int(n_validation))
+        log.info("%s: evaluation on the validation split %s, not on the test set", dataset, cifar["evaluation_split"])
     write_cifar_h5(cifar, output, source=str(source), dataset=dataset)
     log.info("wrote %s (%.1f MB)", output, Path(output).stat().st_size / 1e6)
     return cifar

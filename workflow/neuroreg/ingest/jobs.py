@@ -14,7 +14,8 @@ from . import cifar, registry, stimuli, virtual_scan
 @job
 def prepare_cifar(smk) -> None:
     """CIFAR-10 / CIFAR-100 (python layout folder or tar.gz) -> results/data/{dataset}.h5 (grayscale)."""
-    cifar.prepare_cifar(smk.input[0], smk.output[0], dataset=smk.wildcards.dataset)
+    cifar.prepare_cifar(smk.input[0], smk.output[0], dataset=smk.wildcards.dataset,
+                        n_validation=smk.params.n_validation)
 
 
 @job
