@@ -423,3 +423,20 @@ def test_rule_trains_every_condition_and_the_gamma_table(tmp_path):
     assert not (tmp_path / "results/cotrain/vgg").exists()  # no VGG19 weights: no vgg condition
     table = pd.read_csv(tmp_path / "results/tables/gamma.csv")
     assert list(table["alpha"]) == [0.0, 4.0] and table.filter(like="gamma_").iloc[0].tolist() == [0.2] * 5
+
+
+def test_frozen_bn_statistics_keeps_running_estimates_and_the_batch_normalization():
+    """bn_running_stats: cifar: the stimulus pass normalizes with its batch statistics (same outputs and
+    gradients as an unfrozen pass) but leaves every running estimate and counter as it was."""
+    torch.manual_seed(0)
+    model = resnet.build(width=8).train()
+    xs = torch.rand(6, 1, 36, 64)
+    before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k or "tracked" in k}
+    with train.frozen_bn_statistics(model):
+        frozen = model.features(xs)
+    after = {k: v for k, v in model.state_dict().items() if k in before}
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(m.momentum == 0.1 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    free = model.features(xs)  # unfrozen: the running estimates move, the outputs are the same
+    assert all(torch.equal(a, b) for a, b in zip(frozen, free))
+    assert not torch.equal(before["bn1.running_mean"], model.state_dict()["bn1.running_mean"])

@@ -26,6 +26,7 @@ one and ends bit-identical (on the CPU) to an uninterrupted run.
 from __future__ import annotations
 
 import logging
+import contextlib
 import math
 import os
 import time
@@ -75,6 +76,7 @@ class Recipe:
     channels_last: bool = _DEFAULT["channels_last"]  # NHWC activations (oneDNN / cuDNN's fast layout)
     augment: str = _DEFAULT["augment"]  # CIFAR augmentation: crop_flip | flip | none
     stimulus_batch_size: int | None = _DEFAULT["stimulus_batch_size"]  # stimuli per step (None = batch_size)
+    bn_running_stats: str = _DEFAULT["bn_running_stats"]  # BatchNorm's running estimates from: cifar | all batches
 
     @classmethod
     def from_config(cls, cfg: dict, **overrides) -> "Recipe":
@@ -176,7 +178,7 @@ def train_step(model, mixer, opt, cifar: Cifar, idx, stimuli: Stimuli | None, st
     loss, sim = ce, None
     if stim_idx is not None:
         xs = _layout(to_float(stimuli.images[stim_idx]), r)
-        with torch.autocast(device.type, torch.bfloat16, enabled=amp):
+        with torch.autocast(device.type, torch.bfloat16, enabled=amp), frozen_bn_statistics(model, r.bn_running_stats == "cifar"):
             feats = model.features(xs)
         sim = similarity_loss(mixer(feats), target_block(stimuli.target, stim_idx), r.clamp_eps)  # fp32
         loss = loss + r.alpha * sim
@@ -185,6 +187,26 @@ def train_step(model, mixer, opt, cifar: Cifar, idx, stimuli: Stimuli | None, st
     loss.backward()
     opt.step()
     return ce.detach(), sim, logits.detach()
+
+
+@contextlib.contextmanager
+def frozen_bn_statistics(model, frozen: bool = True):
+    """BatchNorm normalizes with the batch's own statistics (train mode) but leaves its running
+    estimates as they are: the stimulus pass then does not mix the statistics of 36 x 64 photos
+    into the estimates the classifier uses on CIFAR images at test time (momentum 0 for the pass)."""
+    if not frozen:
+        yield
+        return
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in bns]
+    for m in bns:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (momentum, tracked) in zip(bns, saved):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(tracked)
 
 
 def history_row(epoch: int, lr: float, ce_total: float, sim_total: float | None, correct: int, n_train: int,
