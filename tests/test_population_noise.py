@@ -9,6 +9,7 @@ import pytest
 from neuroreg import reliability as rel
 from neuroreg import virtual_scan as vs
 from neuroreg import virtual_v1 as v1
+from neuroreg.scan import read_scan, write_scan
 from neuroreg.similarity_targets import correlations
 from test_virtual_v1 import smooth_images
 
@@ -71,7 +72,7 @@ def test_loadings_per_neuron_from_the_population_distribution():
     assert b.latent_gain.shape == (50, 0)
 
 
-def test_no_latent_factors_is_the_private_noise_model():
+def test_no_latent_factors_is_the_private_noise_model(tmp_path):
     images = smooth_images(30, seed=4)
     s = scan_with(v1.V1Params(latent_factors=0), n_neurons=40, images=images)
     pop = v1.calibrate(v1.make_population(40, seed=3, animal=1, session=1), images)
@@ -79,6 +80,10 @@ def test_no_latent_factors_is_the_private_noise_model():
     expected = vs.behavior_gain(pop, s.behavior) * v1.rates(pop, images[s.trial_image], shifts)
     np.testing.assert_allclose(s.ground_truth["trial_mean"], expected, rtol=1e-5)
     assert s.ground_truth["latent"].shape == (s.n_trials, 0)
+    write_scan(s, tmp_path / "k0.h5")  # empty (n, 0) ground-truth arrays round-trip
+    back = read_scan(tmp_path / "k0.h5")
+    assert back.ground_truth["latent"].shape == (s.n_trials, 0)
+    assert back.ground_truth["latent_additive_loading"].shape == (40, 0)
 
 
 def test_shared_noise_raises_noise_correlations_and_lowers_single_trial_similarity():
