@@ -206,3 +206,16 @@ def test_figures_smoke(tmp_path):
     plot_fluctuations(np.linspace(-.1, .1, 10), np.linspace(-.3, .3, 20), tmp_path / "c.png")
     plot_snr({"a": np.arange(5.0)}, {"a": np.arange(5.0) + 1}, tmp_path / "s.png", repeats=10.0)
     assert all((tmp_path / f).exists() for f in ("a.png", "a.pdf", "c.png", "s.png"))
+
+
+def test_reliability_comparison_figure(tmp_path):
+    from neuroreg.figures.reliability import plot_reliability_comparison
+
+    rng = np.random.default_rng(0)
+    loo = {"v1": rng.uniform(-0.1, 0.9, 400), "antolik_region1": rng.uniform(0, 0.8, 100)}
+    stats = pd.DataFrame({"name": ["v1", "antolik_region1"], "kind": ["virtual", "antolik2016"],
+                          "small_r_data_oracle": [0.4, 0.6], "small_r_data_oracle_sd": [0.05, np.nan],
+                          "small_noise_correlation": [0.05, 0.04], "small_noise_correlation_sd": [0.01, np.nan]})
+    plot_reliability_comparison(loo, stats, tmp_path / "r.png", paper={"r_data_oracle": 0.39},
+                                reference=("published", 0.1))
+    assert (tmp_path / "r.png").stat().st_size > 2000 and (tmp_path / "r.pdf").exists()

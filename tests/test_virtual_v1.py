@@ -21,6 +21,10 @@ def smooth_images(n, seed=0, shape=(36, 64)):
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+GROUND_TRUTH = ("image_response", "trial_mean", "snr", "latent", "latent_internal", "latent_gain_loading",
+                "latent_additive_loading")
+
+
 def tiny(n_once=20, n_oracle=10, repeats=4, n_neurons=50, animal=1, session=1, seed=7, images=None):
     images = smooth_images(n_once + n_oracle) if images is None else images
     is_oracle = np.arange(len(images)) >= n_once
@@ -33,8 +37,12 @@ def test_determinism_bit_identical():
     for key in ("responses", "trial_image", "behavior", "pupil_center", "neuron_id"):
         np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
     np.testing.assert_array_equal(a.tier, b.tier)
-    for key in ("image_response", "trial_mean", "snr"):
+    assert set(a.ground_truth) == set(b.ground_truth) == set(GROUND_TRUTH)
+    for key in GROUND_TRUTH:
         np.testing.assert_array_equal(a.ground_truth[key], b.ground_truth[key])
+    other = tiny(seed=8)
+    assert not np.array_equal(a.ground_truth["latent"], other.ground_truth["latent"])
+    assert not np.array_equal(a.ground_truth["latent_additive_loading"], other.ground_truth["latent_additive_loading"])
 
 
 def test_different_scans_differ():
@@ -131,10 +139,15 @@ def test_ground_truth_consistent_with_model():
     s = tiny(images=images)
     pop = v1.calibrate(v1.make_population(50, seed=7, animal=1, session=1), images)
     np.testing.assert_allclose(s.ground_truth["image_response"], v1.rates(pop, images), rtol=1e-5)
-    gain = vs.behavior_gain(pop, s.behavior)
+    np.testing.assert_array_equal(s.ground_truth["latent_gain_loading"], pop.latent_gain)
+    np.testing.assert_array_equal(s.ground_truth["latent_additive_loading"], pop.latent_additive)
+    x = s.ground_truth["latent"]
+    gain = vs.behavior_gain(pop, s.behavior) * np.exp(x @ pop.latent_gain.T)
+    offset = pop.rate * (x @ pop.latent_additive.T)
     shifts = np.rint(s.pupil_center).astype(int)
-    expected = gain * v1.rates(pop, images[s.trial_image], shifts)
-    np.testing.assert_allclose(s.ground_truth["trial_mean"], expected, rtol=1e-5)
+    expected = np.maximum(gain * v1.rates(pop, images[s.trial_image], shifts) + offset, 0)
+    np.testing.assert_allclose(s.ground_truth["trial_mean"], expected, rtol=1e-4, atol=1e-5)
+    assert (s.ground_truth["trial_mean"] == 0).any()  # the additive input can silence a neuron
     assert (np.abs(s.pupil_center) > 0.5).any()  # the eye does move
 
 
@@ -175,8 +188,12 @@ def test_written_scan_reads_back(tmp_path):
     assert scan.attrs["animal"] == 1 and scan.attrs["session"] == 1
     np.testing.assert_array_equal(scan.images, stim["images"])
     np.testing.assert_array_equal(scan.image_id, stim["image_id"])
-    assert set(scan.ground_truth) == {"image_response", "trial_mean", "snr"}
+    assert set(scan.ground_truth) == set(GROUND_TRUTH)
     assert scan.ground_truth["snr"].shape == (30,)
+    k = v1.V1Params().latent_factors
+    assert scan.ground_truth["latent"].shape == scan.ground_truth["latent_internal"].shape == (scan.n_trials, k)
+    assert scan.ground_truth["latent_gain_loading"].shape == scan.ground_truth["latent_additive_loading"].shape \
+        == (30, k)
 
 
 def test_bad_stimuli_raise_and_leave_no_output(tmp_path):

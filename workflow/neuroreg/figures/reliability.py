@@ -83,3 +83,61 @@ def plot_snr(estimated: dict[str, np.ndarray], true: dict[str, np.ndarray], path
     ax.set_title(f"SNR weight, {len(x)} neurons: Pearson r = {pearson:.3f}, Spearman r = {spearman:.3f}")
     ax.legend(frameon=False, fontsize=7, markerscale=3)
     save(fig, path)
+
+
+def plot_reliability_comparison(oracle_corr: dict[str, np.ndarray], stats, path, *, paper: dict | None = None,
+                                reference: tuple[str, float] | None = None) -> None:
+    """Virtual V1 against real recordings: per-neuron reliability and population statistics, three panels.
+
+    ``oracle_corr``: name -> (neurons,) leave-one-out oracle correlation (virtual scans and recorded
+    regions, in display order). ``stats``: a table (pandas) with one row per name: ``name``, ``kind``
+    ("virtual" or else), ``small_r_data_oracle``, ``small_noise_correlation`` (Antolik size; virtual rows
+    also ``*_sd`` over subsamples). Left: the distributions (violins, medians marked); middle:
+    r(S^data, S^oracle); right: mean pairwise noise correlation. ``paper``: {"r_data_oracle": ...} drawn
+    as a line (the paper's value at thousands of neurons); ``reference``: (label, value) for the right panel.
+    """
+    names = list(oracle_corr)
+    virtual = {n for n in names if (stats.loc[stats.name == n, "kind"] == "virtual").any()}
+    colors = ["#d62728" if n in virtual else "#4d4d4d" for n in names]
+    labels = [n.replace("antolik_", "Antolik ").replace("region", "region ") for n in names]
+    fig, axes = plt.subplots(1, 3, figsize=(11.5, 3.6), gridspec_kw={"width_ratios": [2.2, 1, 1]})
+    ax = axes[0]
+    parts = ax.violinplot([oracle_corr[n] for n in names], showextrema=False, widths=0.8)
+    for body, c in zip(parts["bodies"], colors):
+        body.set_facecolor(c)
+        body.set_alpha(0.45)
+    for x, n in enumerate(names, 1):
+        med = float(np.median(oracle_corr[n]))
+        ax.hlines(med, x - 0.3, x + 0.3, color="k", lw=1.2)
+        ax.text(x, 1.02, f"{med:.2f}", ha="center", va="bottom", fontsize=8)
+    real = [float(np.median(oracle_corr[n])) for n in names if n not in virtual]
+    if real:
+        ax.axhspan(min(real), max(real), color="#4d4d4d", alpha=0.12, lw=0, label="range of the recorded medians")
+        ax.legend(frameon=False, fontsize=7, loc="lower right")
+    ax.set_xticks(range(1, len(names) + 1), labels, rotation=30, ha="right")
+    ax.set_ylim(-0.4, 1.12)
+    ax.set_ylabel("leave-one-out oracle correlation")
+    ax.set_title("Per-neuron reliability (medians above)", pad=14)
+    for ax, key, title in ((axes[1], "small_r_data_oracle", r"$r(S^{data}, S^{oracle})$"),
+                           (axes[2], "small_noise_correlation", "mean pairwise noise correlation")):
+        rows = [stats.loc[stats.name == n].iloc[0] for n in names]
+        vals = [r[key] for r in rows]
+        errs = np.array([r.get(f"{key}_sd", np.nan) for r in rows], float)
+        ax.bar(range(len(names)), vals, color=colors, alpha=0.7)
+        has = np.isfinite(errs)
+        ax.errorbar(np.flatnonzero(has), np.asarray(vals)[has], yerr=errs[has], fmt="none", ecolor="k", capsize=2)
+        ax.set_xticks(range(len(names)), labels, rotation=30, ha="right")
+        ax.set_title(f"{title}\n100 neurons, 50 images")
+        ax.axhline(0, color="k", lw=0.6)
+    if paper and "r_data_oracle" in paper:
+        axes[1].axhline(paper["r_data_oracle"], color="k", ls="--", lw=0.8,
+                        label=f"paper, thousands of neurons: {paper['r_data_oracle']:.2f}")
+        axes[1].legend(frameon=False, fontsize=7, loc="upper left")
+    if reference:
+        axes[2].axhline(reference[1], color="k", ls=":", lw=0.8, label=reference[0])
+        axes[2].legend(frameon=False, fontsize=7, loc="upper left")
+    axes[1].set_ylim(0, 1)
+    fig.suptitle("Virtual V1 (red, mean $\\pm$ sd over subsamples) vs real mouse V1, Antolik et al. 2016 (grey)",
+                 fontsize=10)
+    fig.tight_layout()
+    save(fig, path)

@@ -15,7 +15,10 @@ Schema of ``results/scans/{scan}.h5`` (also in the README, "Stage by stage")::
     ground_truth/ (optional; the virtual experiment only)
         image_response (n_images, n_neurons)  noise-free response, behaviour at its mean, eye centred
         trial_mean     (n_trials, n_neurons)  expected response of each trial (its behaviour and eye)
-        snr            (n_neurons,)           the true sigma_a / eta_a on the oracle images
+        snr            (n_neurons,)           the true sigma_a / eta_a on the oracle images (shared noise included)
+        latent         (n_trials, K)          the latent factors x_t of shared variability (neuroreg.virtual_scan)
+        latent_internal (n_trials, K)         their part that no recorded behaviour explains
+        latent_gain_loading, latent_additive_loading (n_neurons, K)  per-neuron loadings M_a, L_a
 
 Oracle images are the images shown more than once; their trials form the
 ``test`` tier.

@@ -2,16 +2,32 @@
 
 Generative model of the response of neuron ``a`` on trial ``t`` (image ``i_t``)::
 
-    m_at = g_at * f_a(i_t, eye_t)                 expected response (ground_truth/trial_mean)
-    g_at = exp(b_a . z_t)                         behavioural gain; z_t = z-scored (pupil, d pupil, running)
-    lambda ~ Gamma(k_a, m_at / k_a)               trial-to-trial excitability (overdispersion)
-    N ~ Poisson(lambda)                           calcium events
-    r_at = sum of N Gamma(c, 1/c) amplitudes      deconvolved-trace-like, >= 0, exact zeros
+    x_t  = sqrt(beta) B_t + sqrt(1 - beta) xi_t       K latent factors (ground_truth/latent), unit variance
+    m_at = max(0, g_at h_at f_a(i_t, eye_t) + A_a L_a . x_t)   expected response (ground_truth/trial_mean)
+    g_at = exp(b_a . z_t)                          behavioural gain; z_t = z-scored (pupil, d pupil, running)
+    h_at = exp(M_a . x_t)                          shared gain fluctuation
+    lambda ~ Gamma(k_a, m_at / k_a)                private trial-to-trial excitability (overdispersion)
+    N ~ Poisson(lambda)                            calcium events
+    r_at = sum of N Gamma(c, 1/c) amplitudes       deconvolved-trace-like, >= 0, exact zeros
 
-so ``E[r | m] = m`` and ``Var[r | m] = m (1 + 1/c) + m^2 / k_a``: the Fano factor
-is ``1 + 1/c + m / k_a > 1``. ``f_a`` is :mod:`neuroreg.virtual_v1`; the eye
-position (rounded to integer pixels) moves the receptive fields. Behaviour at
-its mean (``z = 0``) gives ``g = 1``.
+Shared variability: ``x_t`` (K factors per trial) is the animal's internal state.
+``B_t`` (K,) are linear mixtures of the z-scored running speed and pupil size
+(per-scan random mixing, each standardised over the trials), so behaviour
+explains the fraction ``beta`` (``latent_behavior_share``) of each factor's
+variance; ``xi_t`` is the unobserved rest, AR(1) over trials (lag-1 correlation
+``latent_rho``, unit variance). Each neuron has loadings ``M_a`` (log gain,
+multiplicative) and ``L_a`` (additive input in units of its rate scale ``A_a``)
+on the factors (:func:`neuroreg.virtual_v1.latent_loadings`); the rate cannot go
+below 0. Because ``x_t`` is common to all neurons, this part of the noise does
+not average away over the population (noise correlations), unlike the private
+gamma-Poisson part.
+
+Given the trial state ``s_t = (eye_t, z_t, x_t)``, ``E[r | m] = m`` and
+``Var[r | m] = m (1 + 1/c) + m^2 / k_a``: the Fano factor is ``1 + 1/c + m / k_a > 1``.
+``f_a`` is :mod:`neuroreg.virtual_v1`; the eye position (rounded to integer
+pixels) moves the receptive fields. The noise-free response
+(``ground_truth/image_response``) is ``f_a(i)``: behaviour at its mean
+(``z = 0``, ``g = 1``), eye centred, latent state at its mean (``x = 0``).
 """
 
 from __future__ import annotations
@@ -26,10 +42,10 @@ from ..io import InputError
 from .scan import Scan, write_scan
 from .stimuli import read_stimuli
 
-log = logging.getLogger("neuroreg.virtual_scan")
+log = logging.getLogger(__name__)
 
-__all__ = ["simulate_behavior", "trial_order", "trial_tiers", "behavior_gain", "sample_responses", "oracle_rates",
-           "true_snr", "simulate_scan", "simulate_scan_file"]
+__all__ = ["simulate_behavior", "trial_order", "trial_tiers", "behavior_gain", "simulate_latents", "latent_modulation",
+           "expected_response", "sample_responses", "oracle_rates", "true_snr", "simulate_scan", "simulate_scan_file"]
 
 VALIDATION_FRACTION = 0.1
 
@@ -96,6 +112,50 @@ def behavior_gain(pop: v1.Population, behavior: np.ndarray) -> np.ndarray:
     return np.exp(z @ pop.b_behavior.T).astype(np.float32)
 
 
+def _zscore(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    return (x - x.mean(0)) / np.maximum(x.std(0), 1e-9)
+
+
+def simulate_latents(behavior: np.ndarray, n_factors: int, behavior_share: float, rho: float,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The internal state over consecutive trials: ``(x (n_trials, K), internal (n_trials, K))`` float64.
+
+    ``x = sqrt(beta) B + sqrt(1 - beta) xi`` (module docstring): ``B`` mixes the z-scored pupil size and
+    running speed (columns 0 and 2 of ``behavior``) with random weights and is standardised per factor;
+    ``xi`` are independent stationary AR(1) series (lag-1 correlation ``rho``, unit variance).
+    ``internal = sqrt(1 - beta) xi`` is the part that no recorded behaviour explains.
+    """
+    n = len(behavior)
+    k = int(n_factors)
+    if not 0 <= behavior_share <= 1:
+        raise ValueError(f"virtual_v1.latent_behavior_share must lie in [0, 1], got {behavior_share}")
+    mixing = rng.standard_normal((2, k))
+    driven = _zscore(_zscore(np.asarray(behavior)[:, [0, 2]]) @ mixing) if k else np.zeros((n, 0))
+    internal = np.stack([_ar1(rng, n, rho) for _ in range(k)], 1) if k else np.zeros((n, 0))
+    internal *= np.sqrt(1 - behavior_share)
+    return np.sqrt(behavior_share) * driven + internal, internal
+
+
+def latent_modulation(pop: v1.Population, latent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(h, o)``, each (n_trials, n_neurons) float32: shared gain exp(M_a . x_t) and additive input A_a L_a . x_t."""
+    x = np.asarray(latent, np.float64)
+    if x.shape[1] == 0:
+        shape = (len(x), pop.n_neurons)
+        return np.ones(shape, np.float32), np.zeros(shape, np.float32)
+    gain = np.exp(x @ pop.latent_gain.T).astype(np.float32)
+    offset = ((x @ pop.latent_additive.T) * pop.rate).astype(np.float32)
+    return gain, offset
+
+
+def expected_response(rate: np.ndarray, gain: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """m = max(0, gain * rate + offset), elementwise (float32; ``rate`` is overwritten when it is float32)."""
+    m = np.asarray(rate, np.float32)
+    m *= gain
+    m += offset
+    return np.maximum(m, 0, out=m)
+
+
 def sample_responses(mean: np.ndarray, noise_k: np.ndarray, amplitude_shape: float,
                      rng: np.random.Generator) -> np.ndarray:
     """Noisy responses (n, n_neurons) float32 >= 0 with expectation ``mean`` (see module docstring)."""
@@ -118,24 +178,25 @@ def oracle_rates(pop, oracle_images, shifts):
     return uniq, inv.ravel(), f
 
 
-def true_snr(pop, f_oracle, shift_index, gain, amplitude_shape):
+def true_snr(pop, f_oracle, shift_index, gain, offset, amplitude_shape):
     """True w_a = sigma_a / eta_a (Eq. 1) on the oracle images, (n_neurons,) float64.
 
-    Exact (no Monte Carlo): the noise enters analytically and the trial states
-    (integer eye shift, behavioural gain) are averaged over the empirical
-    distribution of this scan's trials (``shift_index`` into the shifts of
-    ``f_oracle`` (n_oracle, n_shifts, n) from :func:`oracle_rates`, ``gain`` (n_trials, n)).
-    With m = g f: E[r|i] = E_s[m], Var[r|i] = (1 + 1/c) E_s[m] + (1 + 1/k) E_s[m^2] - E_s[m]^2;
-    sigma_a^2 = Var_i E[r|i], eta_a^2 = E_i Var[r|i].
+    Exact given the trial states, no Monte Carlo over the noise: the private noise enters analytically
+    and the trial state (integer eye shift, total gain g h, additive input o) is averaged over the empirical
+    distribution of this scan's trials, i.e. each oracle image is imagined shown in every trial's state
+    (``shift_index`` into the shifts of ``f_oracle`` (n_oracle, n_shifts, n) from :func:`oracle_rates`;
+    ``gain``, ``offset`` (n_trials, n)). With m_s = max(0, g_s f_i(shift_s) + o_s):
+    E[r|i] = E_s[m], Var[r|i] = (1 + 1/c) E_s[m] + (1 + 1/k) E_s[m^2] - E_s[m]^2 (the shared noise is the
+    spread of m over states); sigma_a^2 = Var_i E[r|i] (ddof 0), eta_a^2 = E_i Var[r|i].
     """
-    n_t = len(shift_index)
-    em = np.zeros((f_oracle.shape[0], pop.n_neurons))
-    em2 = np.zeros_like(em)
-    for c in range(f_oracle.shape[1]):
-        g = gain[shift_index == c].astype(np.float64)
-        f = f_oracle[:, c].astype(np.float64)
-        em += f * (g.sum(0) / n_t)
-        em2 += f**2 * ((g**2).sum(0) / n_t)
+    n_oracle = f_oracle.shape[0]
+    em = np.empty((n_oracle, pop.n_neurons))
+    em2 = np.empty_like(em)
+    for i in range(n_oracle):
+        m = expected_response(f_oracle[i][shift_index], gain, offset)
+        em[i] = m.mean(0, dtype=np.float64)
+        m *= m
+        em2[i] = m.mean(0, dtype=np.float64)
     var_r = (1 + 1 / amplitude_shape) * em + (1 + 1 / pop.noise_k) * em2 - em**2
     return np.sqrt(em.var(0) / var_r.mean(0))
 
@@ -146,9 +207,11 @@ def simulate_scan(images, image_id, is_oracle, *, animal: int, session: int, n_n
     """Simulate one scan on the stimulus bank.
 
     ``images`` (n_images, H, W) uint8, ``image_id`` (n_images,) int64, ``is_oracle``
-    (n_images,) bool. Returns a :class:`neuroreg.scan.Scan` with ``ground_truth``
-    (image_response (n_images, n), trial_mean (n_trials, n), snr (n,)). Every random
-    draw depends on (seed, animal, session) only; the validation images on seed only.
+    (n_images,) bool. Returns a :class:`neuroreg.scan.Scan` with ``ground_truth``:
+    image_response (n_images, n), trial_mean (n_trials, n), snr (n,), latent (n_trials, K) the
+    factors x_t, latent_internal (n_trials, K) their unobserved part, latent_gain_loading and
+    latent_additive_loading (n, K) the loadings M_a and L_a. Every random draw depends on
+    (seed, animal, session) only; the validation images on seed only.
     """
     params = params or v1.V1Params()
     images = np.asarray(images, np.uint8)
@@ -164,12 +227,15 @@ def simulate_scan(images, image_id, is_oracle, *, animal: int, session: int, n_n
     behavior, eye = simulate_behavior(len(trial_image), np.random.default_rng([seed, animal, session, 3]),
                                       eye_sd=params.eye_sd_px)
     shifts = np.rint(eye).astype(np.int64)
-    gain = behavior_gain(pop, behavior)
+    latent, internal = simulate_latents(behavior, params.latent_factors, params.latent_behavior_share,
+                                        params.latent_rho, np.random.default_rng([seed, animal, session, 7]))
+    gain, offset = latent_modulation(pop, latent)
+    gain *= behavior_gain(pop, behavior)  # total gain g h
 
     # oracle images at every occurring eye shift: the oracle trials and the true SNR
     oracle_idx = np.flatnonzero(is_oracle)
     _, shift_index, f_oracle = oracle_rates(pop, images[oracle_idx], shifts)
-    snr = true_snr(pop, f_oracle, shift_index, gain, params.event_amplitude_shape)
+    snr = true_snr(pop, f_oracle, shift_index, gain, offset, params.event_amplitude_shape)
     oracle_pos = np.full(len(images), -1)
     oracle_pos[oracle_idx] = np.arange(len(oracle_idx))
 
@@ -182,7 +248,8 @@ def simulate_scan(images, image_id, is_oracle, *, animal: int, session: int, n_n
         t = off[s:s + chunk]
         trial_mean[t] = v1.rates(pop, images[trial_image[t]], shifts[t], chunk)
     del f_oracle
-    trial_mean *= gain
+    expected_response(trial_mean, gain, offset)
+    del gain, offset
     responses = np.empty_like(trial_mean)
     noise_rng = np.random.default_rng([seed, animal, session, 4])
     for s in range(0, len(trial_image), chunk):
@@ -194,7 +261,9 @@ def simulate_scan(images, image_id, is_oracle, *, animal: int, session: int, n_n
         behavior=behavior, pupil_center=eye, tier=tier, neuron_id=pop.neuron_id,
         attrs={"source": "virtual_v1", "animal": int(animal), "session": int(session), "scan": scan_name,
                "source_path": "", "has_behavior": True, "seed": int(seed)},
-        ground_truth={"image_response": image_response, "trial_mean": trial_mean, "snr": snr.astype(np.float32)},
+        ground_truth={"image_response": image_response, "trial_mean": trial_mean, "snr": snr.astype(np.float32),
+                      "latent": latent, "latent_internal": internal, "latent_gain_loading": pop.latent_gain,
+                      "latent_additive_loading": pop.latent_additive},
     )
 
 

@@ -20,6 +20,14 @@ Shifts are integer pixels, the uncovered border is mid-gray.
 Geometry: the 64-pixel-wide screen spans about 120 degrees of visual angle
 (~1.9 deg/pixel), so the mouse's peak spatial frequency of ~0.04 cycles/degree
 is a period of ~13 pixels.
+
+Shared variability: every neuron also carries loadings on ``K`` latent factors
+of the trial's internal state (:mod:`neuroreg.virtual_scan` draws the factors),
+``M_a`` (K,) in its log gain and ``L_a`` (K,) in an additive input, both drawn
+per neuron from population distributions (``V1Params.latent_*``): factor 1 has a
+positive mean loading (a shared gain and drive, like arousal), the others
+random-sign loadings (shared fluctuations that excite some neurons and suppress
+others).
 """
 
 from __future__ import annotations
@@ -28,8 +36,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-__all__ = ["V1Params", "Population", "gabor_pair", "make_population", "normalize_images", "shift_images", "drives",
-           "calibrate", "nonlinearity", "rates"]
+__all__ = ["V1Params", "Population", "gabor_pair", "make_population", "latent_loadings", "normalize_images",
+           "shift_images", "drives", "calibrate", "nonlinearity", "rates"]
 
 
 @dataclass
@@ -48,7 +56,7 @@ class V1Params:
     saturation: float = 6.0            # the rectified drive saturates smoothly at this value (limits heavy tails)
     rate_median: float = 8.0           # A_a ~ LogNormal: events per trial scale
     rate_sd_log: float = 1.2
-    noise_k_median: float = 4.0        # gamma overdispersion shape k_a ~ LogNormal (smaller = noisier)
+    noise_k_median: float = 20.0       # gamma overdispersion shape k_a ~ LogNormal (smaller = noisier)
     noise_k_sd_log: float = 2.6
     noise_k_min: float = 0.1           # lower clip of k_a (avoids extreme heavy tails)
     event_amplitude_shape: float = 2.0  # shape of the gamma-distributed amplitude of one calcium event
@@ -59,6 +67,14 @@ class V1Params:
     b_dpupil_sd: float = 0.05
     eye_sd_px: float = 1.0             # sd of the eye position per axis, pixels (AR(1) over trials)
     animal_sd: float = 0.1             # sd of the per-animal log-multipliers of sf, rate, noise and b_run
+    # shared trial-to-trial variability (K latent factors per trial, see neuroreg.virtual_scan)
+    latent_factors: int = 3            # K; 0 = independent noise only
+    latent_behavior_share: float = 0.25  # fraction of each factor's variance explained by running and pupil
+    latent_rho: float = 0.5            # lag-1 autocorrelation over trials of the unobserved internal state
+    latent_gain_mean: float = 0.2      # mean loading of factor 1 in the log gain (loadings ~ N(mean, sd) per neuron)
+    latent_gain_sd: float = 0.1        # sd of every factor's log-gain loading across neurons
+    latent_additive_mean: float = 0.15  # mean loading of factor 1 in the additive input, units of A_a
+    latent_additive_sd: float = 0.3    # sd of every factor's additive loading across neurons, units of A_a
 
     @classmethod
     def from_config(cls, cfg: dict) -> "V1Params":
@@ -100,6 +116,8 @@ class Population:
     saturation: float = 6.0
     drive_mean: np.ndarray | None = None
     drive_std: np.ndarray | None = None
+    latent_gain: np.ndarray | None = None      # (n, K) loadings M_a of the latent factors in the log gain
+    latent_additive: np.ndarray | None = None  # (n, K) loadings L_a in the additive input, units of rate A_a
 
     @property
     def n_neurons(self) -> int:
@@ -163,12 +181,29 @@ def make_population(n_neurons: int, *, seed: int, animal: int, session: int, sha
                   p.b_dpupil_sd * rng.standard_normal(n),
                   p.b_run_mean + b_run_shift + p.b_run_sd * rng.standard_normal(n)], 1)
     filters, quadrature = gabor_pair(shape, centre, orientation, period, sigma, aspect, phase)
+    latent_gain, latent_additive = latent_loadings(n, p, np.random.default_rng([seed, animal, session, 6]))
     return Population(
         neuron_id=animal * 10**6 + session * 10**4 + np.arange(n, dtype=np.int64),
         is_complex=is_complex, centre=centre, orientation=orientation, period=period, sigma=sigma,
         aspect=aspect, phase=phase, threshold=threshold, power=power, rate=rate, noise_k=noise_k,
         b_behavior=b, filters=filters, quadrature=quadrature,
-        shape=tuple(shape), saturation=p.saturation)
+        shape=tuple(shape), saturation=p.saturation, latent_gain=latent_gain, latent_additive=latent_additive)
+
+
+def latent_loadings(n_neurons: int, params: V1Params, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Per-neuron loadings on the K latent factors: ``(M (n, K) log-gain, L (n, K) additive, units of A_a)``.
+
+    Every entry ~ N(0, sd) of its kind; factor 1 adds the mean loading (``latent_gain_mean``,
+    ``latent_additive_mean``), so it raises or lowers most neurons together. Drawn from a stream
+    of its own, so the other neuron parameters do not depend on K.
+    """
+    k = int(params.latent_factors)
+    gain = params.latent_gain_sd * rng.standard_normal((n_neurons, k))
+    additive = params.latent_additive_sd * rng.standard_normal((n_neurons, k))
+    if k:
+        gain[:, 0] += params.latent_gain_mean
+        additive[:, 0] += params.latent_additive_mean
+    return gain, additive
 
 
 def normalize_images(images: np.ndarray) -> np.ndarray:

@@ -131,6 +131,21 @@ def explainable_variance(oracle_responses, *, clip: bool = True) -> np.ndarray:
     return np.clip(ev, 0.0, 1.0) if clip else ev
 
 
+def noise_correlations(oracle_responses) -> np.ndarray:
+    """Pairwise noise correlations, (neurons, neurons): Pearson r of the residuals around each image's mean.
+
+    Residuals ``r_ait - mean_t r_ait`` of every oracle trial, pooled over images (the standard
+    "noise correlation" of repeated stimuli). Diagonal 1; 0 for pairs with a constant neuron.
+    """
+    trials = as_trial_list(oracle_responses)
+    res = np.concatenate([r - r.mean(axis=0, keepdims=True) for r in trials])
+    sd = np.sqrt((res**2).sum(axis=0))
+    z = np.divide(res, sd, out=np.zeros_like(res), where=sd > 0)
+    c = z.T @ z
+    np.fill_diagonal(c, 1.0)
+    return c
+
+
 # ---------------------------------------------------------------- Eq. 2-3: similarity
 
 
@@ -177,6 +192,18 @@ def oracle_similarity(oracle_responses, weights: np.ndarray) -> np.ndarray:
     s = pair_sums / np.outer(repeats, repeats)
     s[np.diag_indices(n_images)] = (np.diag(pair_sums) - self_sums) / (repeats * (repeats - 1))
     return s
+
+
+def single_trial_similarity_correlation(oracle_responses, weights: np.ndarray) -> float:
+    """r(S^data, S^oracle) (Fig. 1D, the paper: 0.39): how well single trials give the similarity.
+
+    Pearson r over all pairs of trials of *different* oracle images between their single-trial
+    similarity S^data (Eq. 2, trials as stimuli as in Eq. 3) and the S^oracle (Eq. 3) of their images.
+    """
+    e, image = trial_unit_vectors(oracle_responses, weights)
+    s_oracle = oracle_similarity(oracle_responses, weights)
+    mask = image[:, None] < image[None, :]
+    return float(np.corrcoef((e @ e.T)[mask], s_oracle[image[:, None], image[None, :]][mask])[0, 1])
 
 
 # ---------------------------------------------------------------- Eq. 4-5: fluctuations
