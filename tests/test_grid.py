@@ -48,6 +48,16 @@ def test_default_grid(default):
     assert grid.cifar100_runs(default) == []  # data.cifar100 is null
 
 
+def test_a_sweep_on_the_averaged_target_shares_the_main_runs(default):
+    """similarity.alpha_sweep_scan: null sweeps on neural_model, so its runs at cotrain.alpha are the main ones."""
+    cfg = C.merge(default, {"similarity": {"alpha_sweep_scan": None},
+                            "cotrain": {"alpha_sweep": {"alphas": [0, 5, 20], "seeds": [0, 1]}}})
+    assert grid.sweep_target(cfg) == "neural_model"
+    sweep = grid.sweep_runs(cfg)
+    assert ("neural_model", "20", "1") in sweep and ("neural_model", "5", "0") in sweep
+    assert len(grid.cotrain_runs(cfg)) == 25 + 2  # only alpha 5 x 2 seeds is new
+
+
 def test_quick_grid():
     q = quick()
     assert grid.scans(q) == ["v1_a1_s1", "v1_a2_s1"]

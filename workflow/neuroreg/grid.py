@@ -94,8 +94,11 @@ def target_scans(cfg: dict, target: str) -> list[str]:
 
 
 def sweep_target(cfg: dict) -> str:
-    """The single-scan target of the alpha sweep: ``neural_model_{similarity.alpha_sweep_scan}``."""
-    return f"neural_model_{cfg['similarity']['alpha_sweep_scan']}"
+    """The target of the alpha sweep: ``neural_model_{similarity.alpha_sweep_scan}`` (one scan, as the
+    supplement), or the scan-averaged ``neural_model`` when ``alpha_sweep_scan`` is null; then the sweep's
+    runs at ``cotrain.alpha`` are the main-text runs themselves (the laptop run saves them that way)."""
+    scan = cfg["similarity"]["alpha_sweep_scan"]
+    return "neural_model" if scan is None else f"neural_model_{scan}"
 
 
 # ---------------------------------------------------------------- co-training runs
