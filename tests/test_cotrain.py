@@ -440,3 +440,32 @@ def test_frozen_bn_statistics_keeps_running_estimates_and_the_batch_normalizatio
     free = model.features(xs)  # unfrozen: the running estimates move, the outputs are the same
     assert all(torch.equal(a, b) for a, b in zip(frozen, free))
     assert not torch.equal(before["bn1.running_mean"], model.state_dict()["bn1.running_mean"])
+
+
+def test_flip_and_no_augmentation():
+    imgs = torch.randint(0, 256, (40, 1, 32, 32), dtype=torch.uint8)
+    x = imgs.float() / 255
+    f = data.augment(imgs, torch.Generator().manual_seed(0), mode="flip")
+    same, flipped = (f == x).flatten(1).all(1), (f == x.flip(-1)).flatten(1).all(1)
+    assert (same | flipped).all() and same.any() and flipped.any()
+    assert torch.equal(data.augment(imgs, torch.Generator().manual_seed(0), mode="none"), x)
+    with pytest.raises(ValueError, match="cotrain.augment"):
+        data.augment(imgs, torch.Generator(), mode="cutout")
+
+
+@pytest.mark.skipif(not train.cpu_has_bf16(), reason="this CPU has no native bf16")
+def test_the_fast_path_follows_the_plain_fp32_loop_over_the_first_steps(tiny):
+    """bf16 + channels_last + the Gram-matrix Eq. 9 against the plain loop (fp32, NCHW, Eq. 9 written out):
+    the same losses over the first steps up to bf16 rounding (the runs then drift apart within seed noise,
+    as any two float orders do in a chaotic net: benchmarks/cotrain_step.py, README)."""
+    d, cifar, stimuli = tiny
+    from neuroreg.cotrain import similarity_loss as sl
+    fast = train.train(tiny_recipe(epochs=1, precision="bf16", channels_last=True, lr=0.01), cifar, stimuli, device="cpu")[2]
+    gram = sl.centered_cosine_similarity
+    sl.centered_cosine_similarity = sl.centered_cosine_similarity_direct
+    try:
+        plain = train.train(tiny_recipe(epochs=1, precision="fp32", channels_last=False, lr=0.01), cifar, stimuli, device="cpu")[2]
+    finally:
+        sl.centered_cosine_similarity = gram
+    assert fast[0]["cross_entropy"] == pytest.approx(plain[0]["cross_entropy"], rel=0.02)
+    assert fast[0]["similarity_loss"] == pytest.approx(plain[0]["similarity_loss"], rel=0.05)

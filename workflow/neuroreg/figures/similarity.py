@@ -37,8 +37,9 @@ def plot_similarity_scatter(data: tuple, model: tuple, r_data: float, r_model: f
     """
     rng = np.random.default_rng(seed)
     fig, ax = plt.subplots(figsize=(4.2, 4.0))
-    for (x, y), r, label, color, size in ((data, r_data, "$S^{data}$ (single trials)", CONDITION_COLORS["neural_data"],
-                                           2), (model, r_model, "$S^{model}$", CONDITION_COLORS["neural_model"], 4)):
+    # single trials in grey underneath, the model on top (the two conditions' red shades are too alike here)
+    for (x, y), r, label, color, size in ((data, r_data, "$S^{data}$ (single trials)", "0.6", 2),
+                                          (model, r_model, "$S^{model}$", CONDITION_COLORS["neural_model"], 4)):
         keep = rng.choice(len(x), min(len(x), max_points), replace=False) if len(x) > max_points else slice(None)
         ax.scatter(np.asarray(x)[keep], np.asarray(y)[keep], s=size, alpha=0.3, color=color, linewidths=0,
                    label=f"{label} vs $S^{{oracle}}$, r = {r:.2f}", rasterized=True)
