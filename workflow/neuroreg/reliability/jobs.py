@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..figures.reliability import plot_fluctuations, plot_oracle_similarity, plot_snr
 from ..logs import job
+from .checks import signal_check
 from .io import oracle_order, pooled_delta_repeat, read_fluctuations, read_reliability, restrict, run_fluctuations
 from .io import run_reliability
 
@@ -34,6 +35,9 @@ def reliability(smk) -> None:
              np.median(r["explainable_variance"]))
     log.info("S^oracle diagonal mean %.3f; Delta S^repeat SD %.4f",
              np.diag(r["oracle_similarity"]).mean(), r["delta_repeat"].std())
+    check = signal_check(smk.wildcards.scan, r["oracle_correlation"])
+    if not check["passed"]:  # in the log, on the terminal and (rule run_summary) on the report's first page
+        log.warning("%s", check["message"])
 
 
 @job
