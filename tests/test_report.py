@@ -48,3 +48,11 @@ def test_every_made_figure_is_in_the_report(report, pipeline):  # noqa: F811
     root, cfg = pipeline
     made = sorted(p.name for p in (root / "results" / cfg["run"] / "figures").glob("*.png"))
     assert made and not [m for m in made if m not in report]
+
+
+def test_report_opens_on_the_runs_summary(report, pipeline):  # noqa: F811
+    """The first page (the workflow description panel) is the run's summary: its checks, then the paper vs the run."""
+    _, cfg = pipeline
+    first = report[report.index('id="workflow-desc"'):][:40000]
+    assert f"Run {cfg['run']}: summary" in first and "sanity checks passed" in first
+    assert first.index("Sanity checks") < first.index("Paper vs this run") < first.index("Description")
