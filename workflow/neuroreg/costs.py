@@ -9,9 +9,8 @@ Each measurement runs a few real steps of the configured network on the device a
   evaluation; one step of a gradient attack);
 * and the start-up of a job: importing torch and the training code (``machine["startup_s"]``).
 
-Steps: one warm-up step, then the median of up to 3 timed steps within 2 s; a first step slower than
-2 s is used as it is (a CPU at the paper's scale: the estimate is hours either way, and the
-measurement stays within seconds).
+Steps: one warm-up step, then the median of 1 to 3 timed steps, as many as fit in 2 s (a CPU at the
+paper's scale: one step, about a minute for everything, cached).
 
 The measurements run in a subprocess (``python -m neuroreg.costs``), so the Snakemake process never
 imports torch or holds a GPU, with ``threads`` intra-op threads (a job's). Results that took more than
@@ -33,7 +32,6 @@ from pathlib import Path
 
 CACHE = Path("results") / ".cache" / "step_costs.json"
 CACHE_MIN_S = 3.0
-SLOW_FIRST_STEP_S = 2.0
 MAX_STEPS = 3
 BUDGET_S = 2.0
 
@@ -52,16 +50,12 @@ def _device(name: str):
 
 
 def _per_step(step) -> float:
-    """Seconds per call of ``step()`` (which syncs the device): the first call is a warm-up (lazy
-    initialization, cuDNN autotuning), unless it alone takes over SLOW_FIRST_STEP_S (then it is the answer);
-    then the median of up to MAX_STEPS calls, stopping once BUDGET_S are spent."""
-    t0 = time.perf_counter()
+    """Seconds per call of ``step()`` (which syncs the device): one warm-up call (lazy initialization,
+    kernel selection, cuDNN autotuning), then the median of at least one and up to MAX_STEPS timed calls,
+    stopping once BUDGET_S are spent."""
     step()
-    first = time.perf_counter() - t0
-    if first > SLOW_FIRST_STEP_S:
-        return first
     times: list[float] = []
-    while len(times) < MAX_STEPS and sum(times) < BUDGET_S:
+    while not times or (len(times) < MAX_STEPS and sum(times) < BUDGET_S):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)

@@ -11,7 +11,8 @@ the configured networks on the device the jobs would use) times each job's steps
 * encoder: ``max_epochs`` x steps of the training tier (an upper bound: early stopping ends sooner);
 * co-training: ``epochs`` x (steps, with the stimulus pass when alpha > 0, + the per-epoch test pass);
 * noise: ``noise_levels`` x test images forward; attacks: every attack, budget, setting and repetition
-  as forward+backward passes over the attacked images (Brendel & Bethge's CPU solver is not counted);
+  as forward+backward passes over all ``n_adversarial`` images (an upper bound: only the correctly
+  classified ones are attacked; Brendel & Bethge's CPU solver is not counted);
 * and each job's start-up (importing torch and the training code, measured too).
 
 Jobs of a stage share its GPU slots (the ``gpu`` resource; on a CPU, the cores / the rule's threads),
@@ -255,6 +256,8 @@ def estimate(plan: Plan, cfg: dict, measured: dict, *, cores: int, gpu_slots: in
             slots = max(1, min(slots, gpu_slots))  # the gpu resource limits them even on the CPU
         plan.seconds[stage] = max(sum(times) / slots, max(times))
         plan.notes[stage] = f"{len(jobs)} jobs, {slots} at a time, {duration(max(times))} the longest"
+        if any(j.rule == "adversarial_robustness" for j in jobs):
+            plan.notes[stage] += "; attacks at most (only correctly classified images are attacked)"
 
 
 def _jobs_per_gpu() -> int:
