@@ -1,5 +1,6 @@
 # neuroreg: "Learning From Brains How to Regularize Machines" (Li et al., NeurIPS 2019)
 # as a pipeline. The stages live in workflow/rules/, the logic in workflow/neuroreg/.
+import warnings
 from pathlib import Path
 
 from snakemake.logging import logger
@@ -11,6 +12,10 @@ from neuroreg import grid, plan
 from neuroreg.figures import summary
 
 min_version("9.0")
+
+# Snakemake 9.27's --report evaluates the default-resources of every report job in a nested event loop and
+# leaves a coroutine unawaited: a RuntimeWarning per figure (reproduced with a two-rule Snakefile). Not ours.
+warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
 
 
 # config.yaml (beside this file) is the default experiment; each `--configfile X.yaml` lists only what
