@@ -1,7 +1,7 @@
 """What the rules of stage 7 (``workflow/rules/figures.smk``) run, one function per rule.
 
 Each takes the rule's ``snakemake`` object; run one by hand by asking Snakemake for its output,
-e.g. ``snakemake --cores 1 --forcerun fig6_alpha_sweep results/figures/fig6_alpha_sweep.png``.
+e.g. ``snakemake --cores 1 results/default/figures/fig6_alpha_sweep.png --forcerun fig6_alpha_sweep``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What the rules of stage 2 (``workflow/rules/reliability.smk``) run, one function per rule.
 
 Each takes the rule's ``snakemake`` object; run one by hand by asking Snakemake for its output,
-e.g. ``snakemake --cores 1 --forcerun reliability results/reliability/v1_a1_s1.h5``.
+e.g. ``snakemake --cores 1 results/default/reliability/v1_a1_s1.h5 --forcerun reliability``.
 """
 
 from __future__ import annotations
