@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, make_scan
+from conftest import REPO, TINY, make_scan
 from neuroreg import config as C
 from neuroreg import plan as P
 from neuroreg.io import InputError
@@ -199,7 +199,7 @@ def test_a_results_path_given_as_configfile_is_named_as_a_target(tmp_path, monke
 # ---------------------------------------------------------------- the plan
 @pytest.mark.integration
 def test_plan_of_the_tiny_config_measures_and_runs_nothing(tmp_path):
-    tiny_config(tmp_path, run="planned", **{"cotrain.epochs": 1, "cotrain.width": 8, "cotrain.seeds": [0]})
+    tiny_config(tmp_path, run="planned", **TINY)
     env = dict(os.environ)
     env.pop("NEUROREG_NO_MEASURE", None)
     proc = subprocess.run([sys.executable, "-m", "neuroreg.plan", "--configfile", "config.yaml", "--cores", "2"],
