@@ -1,24 +1,45 @@
 # neuroreg: "Learning From Brains How to Regularize Machines" (Li et al., NeurIPS 2019)
 # as a pipeline. The stages live in workflow/rules/, the logic in workflow/neuroreg/.
+import warnings
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import min_version
 
 import neuroreg.config
+import neuroreg.logs
+from neuroreg import grid, plan
+from neuroreg.figures import summary
 
 min_version("9.0")
 
+# Snakemake 9.27's --report evaluates the default-resources of every report job in a nested event loop and
+# leaves a coroutine unawaited: a RuntimeWarning per figure (reproduced with a two-rule Snakefile). Not ours.
+warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
 
-# config.yaml (beside this file) is the default experiment; a `--configfile X.yaml` lists only what
-# it changes and is merged over it (virtual_v1.scans and recordings are replaced whole), and the
-# result is validated against workflow/schemas/config.schema.yaml, which holds every default.
-_layers = ["config.yaml", *map(str, workflow.overwrite_configfiles)]
-_config = neuroreg.config.merge(neuroreg.config.read_yaml(Path(workflow.basedir) / "config.yaml"), config)
+
+# config.yaml (beside this file) is the default experiment; each `--configfile X.yaml` lists only what
+# it changes and is merged over it in order (virtual_v1.scans and recordings are replaced whole), then
+# --config; the result is validated against workflow/schemas/config.schema.yaml, which holds every
+# default. Errors name the file the offending value came from (neuroreg.config.Layers).
+CONFIG_LAYERS = neuroreg.config.Layers.from_files(
+    workflow.overwrite_configfiles, Path(workflow.basedir) / "config.yaml", dict(workflow.config_settings.config)
+)
 config.clear()
-config.update(neuroreg.config.validate(_config, where=" + ".join(_layers)))
+config.update(CONFIG_LAYERS.load(check=grid.check))
+
+# Every output, log and benchmark of this run lives under results/<run>/ (config key `run`), so runs of
+# different configs never overwrite each other: rules write <results>/..., <logs>/..., <benchmarks>/...
+RUN_ROOT = grid.results_root(config)
+neuroreg.logs.announce_run(RUN_ROOT)  # for the terminal's Ctrl-C line (snakemake_logger_plugin_neuroreg)
 
 
-report: "workflow/report/workflow.rst"
+pathvars:
+    **grid.pathvars(config),
+
+
+# The run's first report page: its summary (rule run_summary) once the run made it, else the description.
+report: summary.report_page(RUN_ROOT)
 
 
 include: "workflow/rules/common.smk"
@@ -41,3 +62,12 @@ rule all:
     default_target: True
     input:
         all_outputs(),
+
+
+# Before the first job: the plan (jobs per stage, devices, estimated wall time; neuroreg.plan).
+onstart:
+    plan.onstart(workflow, config)
+
+
+onsuccess:
+    logger.info(f"Done: {RUN_ROOT}/. The report: {summary.report_command(RUN_ROOT, workflow.overwrite_configfiles)}")

@@ -3,17 +3,17 @@
 For a machine that has a GPU but neither Snakemake nor ../shared/data (the inputs travel
 packed by ``benchmarks/pack_data.py``). Each stage calls the package functions the pipeline's
 jobs call, with config.yaml's settings as the pipeline validates them (``neuroreg.config.load``)
-and the pipeline's seeds (``neuroreg.seeds``), and writes the pipeline's files under results/, so
+and the pipeline's seeds (``neuroreg.seeds``), and writes the pipeline's files under results/default/, so
 the outputs are those of ``snakemake --cores all`` up to co-training.
 
-    python benchmarks/gpu_reproduction.py data         # unpack .carry/inputs.xz -> results/data
+    python benchmarks/gpu_reproduction.py data         # unpack .carry/inputs.xz -> results/default/data
     python benchmarks/gpu_reproduction.py scans        # simulate the virtual scans (one process per scan)
     python benchmarks/gpu_reproduction.py reliability
     python benchmarks/gpu_reproduction.py encoders [--parallel 4]
     python benchmarks/gpu_reproduction.py similarity [--targets neural_model shuffle]
     python benchmarks/gpu_reproduction.py cotrain --runs none:0:0 neural_model:20:0 [--epochs 40] [--fast]
 
-Every stage prints its wall time; timings go to results/benchmarks_gpu/<stage>.json as well.
+Every stage prints its wall time; timings go to results/default/benchmarks_gpu/<stage>.json as well.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from neuroreg import config, grid, seeds
 ROOT = Path(__file__).resolve().parents[1]
 CFG = config.load()  # config.yaml, validated, every default filled in
 SCANS = grid.virtual_scans(CFG)
-TIMINGS = ROOT / "results" / "benchmarks_gpu"
+RUN = grid.results_root(CFG)  # results/default: the folder snakemake --cores all uses
+TIMINGS = ROOT / RUN / "benchmarks_gpu"
 
 
 def record(stage: str, **values) -> None:
@@ -47,7 +48,7 @@ def _simulate(scan: str) -> float:
 
     t = time.perf_counter()
     spec = CFG["virtual_v1"]["scans"][scan]
-    simulate_scan_file("results/data/stimuli.h5", f"results/scans/{scan}.h5", scan_name=scan, animal=spec["animal"],
+    simulate_scan_file(f"{RUN}/data/stimuli.h5", f"{RUN}/scans/{scan}.h5", scan_name=scan, animal=spec["animal"],
                        session=spec["session"], virtual_v1=grid.virtual_v1_params(CFG["virtual_v1"]),
                        repeats=CFG["stimuli"]["repeats"], seed=seeds.scan_seed(CFG["seed"]))
     return time.perf_counter() - t
@@ -56,11 +57,11 @@ def _simulate(scan: str) -> float:
 def _encoder(scan: str) -> dict:
     from neuroreg.encoder.run import train_scan
 
-    out = Path("results/encoders") / scan
+    out = Path(f"{RUN}/encoders") / scan
     out.mkdir(parents=True, exist_ok=True)
     cfg = dict(CFG["encoder"], device="cuda")
     t = time.perf_counter()
-    m = train_scan(f"results/scans/{scan}.h5", out / "model.pt", out / "metrics.json", out / "predictions.h5", cfg,
+    m = train_scan(f"{RUN}/scans/{scan}.h5", out / "model.pt", out / "metrics.json", out / "predictions.h5", cfg,
                    seeds.encoder_seed(CFG["seed"], scan))
     keys = ("n_neurons", "n_epochs", "mean_test_correlation", "mean_feve", "mean_ground_truth_correlation",
             "mean_single_trial_ground_truth_correlation")
@@ -84,7 +85,7 @@ def main() -> None:
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from pack_data import unpack
 
-        unpack(Path(".carry/inputs.xz"), Path("results/data"))
+        unpack(Path(".carry/inputs.xz"), Path(f"{RUN}/data"))
         record("data", seconds=time.perf_counter() - t0)
     elif a.stage == "scans":
         with ProcessPoolExecutor(len(SCANS)) as ex:
@@ -94,7 +95,7 @@ def main() -> None:
         from neuroreg.reliability.io import run_reliability
 
         for s in SCANS:
-            run_reliability(f"results/scans/{s}.h5", f"results/reliability/{s}.h5", f"results/reliability/{s}.csv",
+            run_reliability(f"{RUN}/scans/{s}.h5", f"{RUN}/reliability/{s}.h5", f"{RUN}/reliability/{s}.csv",
                             min_repeats=CFG["reliability"]["min_repeats"], name=s)
         record("reliability", seconds=time.perf_counter() - t0)
     elif a.stage == "encoders":
@@ -106,13 +107,13 @@ def main() -> None:
     elif a.stage == "similarity":
         from neuroreg.similarity.targets import build_target
 
-        inputs = {s: {"scan": f"results/scans/{s}.h5", "reliability": f"results/reliability/{s}.h5",
-                      "predictions": f"results/encoders/{s}/predictions.h5"} for s in SCANS}
+        inputs = {s: {"scan": f"{RUN}/scans/{s}.h5", "reliability": f"{RUN}/reliability/{s}.h5",
+                      "predictions": f"{RUN}/encoders/{s}/predictions.h5"} for s in SCANS}
         per = {}
         for target in a.targets:
             t = time.perf_counter()
-            build_target(target, f"results/similarity/{target}.h5", inputs, "results/data/stimuli.h5",
-                         block_size=CFG["similarity"]["block_size"], scratch_dir="results/similarity",
+            build_target(target, f"{RUN}/similarity/{target}.h5", inputs, f"{RUN}/data/stimuli.h5",
+                         block_size=CFG["similarity"]["block_size"], scratch_dir=f"{RUN}/similarity",
                          seed=seeds.shuffle_seed(CFG["seed"], CFG["similarity"]["shuffle_seed"]))
             per[target] = time.perf_counter() - t
         record("similarity", seconds=time.perf_counter() - t0, per_target=per)
@@ -135,16 +136,16 @@ def cotrain_one(run: str, epochs: int, fast: bool) -> None:
     from neuroreg.cotrain import data, outputs, train
 
     target, alpha, seed = run.split(":")
-    d = Path(f"results/cotrain/{target}/alpha{alpha}/seed{seed}")
+    d = Path(f"{RUN}/cotrain/{target}/alpha{alpha}/seed{seed}")
     logs.setup(str(d / "train.log"))
     cfg = dict(CFG["cotrain"], epochs=epochs, deterministic=not fast)
     torch_seed = seeds.cotrain_seed(CFG["seed"], seed)
     recipe = train.Recipe.from_config(cfg, alpha=float(alpha), seed=torch_seed)
     dev = torch.device("cuda")
-    cifar = data.load_cifar("results/data/cifar10.h5", dev, n_train=cfg["n_train"], n_test=cfg["n_test"])
+    cifar = data.load_cifar(f"{RUN}/data/cifar10.h5", dev, n_train=cfg["n_train"], n_test=cfg["n_test"])
     stimuli = None
     if recipe.alpha > 0:
-        stimuli = data.load_stimuli("results/data/stimuli.h5", f"results/similarity/{target}.h5", dev)
+        stimuli = data.load_stimuli(f"{RUN}/data/stimuli.h5", f"{RUN}/similarity/{target}.h5", dev)
     t = time.perf_counter()
     model, mixer, history = train.train(recipe, cifar, stimuli, device=dev, checkpoint_path=d / "checkpoint.pt")
     seconds = time.perf_counter() - t

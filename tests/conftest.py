@@ -43,10 +43,10 @@ def tiny_scan() -> Scan:
     return make_scan()
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 480) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 580) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--cores", "2", *args, "--configfile", str(workdir / "config.yaml")]  # --configfile takes several values: last
-    env = dict(os.environ, PYTHONHASHSEED="0")
+    env = dict(os.environ, PYTHONHASHSEED="0", NEUROREG_NO_MEASURE="1")  # the plan without measuring (test_plan measures)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
@@ -77,5 +77,6 @@ def pipeline(tmp_path_factory):
     """Run `rule all` once on the tiny config; every test below reads its outputs."""
     root = tmp_path_factory.mktemp("pipeline")
     cfg = tiny_config(root, cifar100=True, **TINY, **{"cifar100.seeds": [0, 1]})
-    snakemake(root)
+    proc = snakemake(root)
+    (root / "snakemake_output.txt").write_text(proc.stdout + proc.stderr)  # what the terminal showed (test_runs)
     return root, cfg

@@ -98,7 +98,7 @@ def test_defaults_fill_sections_an_overlay_leaves_out(tmp_path):
 
 def test_unknown_key_and_bad_value_are_named(tmp_path):
     (tmp_path / "typo.yaml").write_text("encoder: {hidden_chanels: 8}\n")
-    with pytest.raises(InputError, match=r"typo.yaml: encoder: .*hidden_chanels"):
+    with pytest.raises(InputError, match=r"typo.yaml: encoder.hidden_chanels: unknown key; did you mean 'hidden_channels'"):
         C.load([tmp_path / "typo.yaml"])
     with pytest.raises(InputError, match=r"stimuli.repeats: 1 is less than the minimum of 2"):
         C.load(overrides={"stimuli": {"repeats": 1}})

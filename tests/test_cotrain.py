@@ -333,11 +333,15 @@ def test_concurrent_jobs_get_different_gpus(tmp_path):
     device.release()
 
 
-def test_cpu_fallback_warns(monkeypatch, tmp_path):
+def test_cpu_fallback_is_logged_and_warns_when_cuda_was_asked_for(monkeypatch, tmp_path, caplog):
+    """'auto' without a GPU: one INFO line in the job's log (the run's plan warned once); 'cuda': a warning."""
     monkeypatch.delenv("NEUROREG_FAKE_GPUS", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.warns(RuntimeWarning, match="no GPU"):
+    with caplog.at_level("INFO", logger="neuroreg.devices"):
         assert device.select_device("auto", tmp_path) == torch.device("cpu")
+    assert "no GPU visible" in caplog.text
+    with pytest.warns(RuntimeWarning, match="no GPU"):
+        assert device.select_device("cuda", tmp_path) == torch.device("cpu")
     assert device.select_device("cpu", tmp_path) == torch.device("cpu")
 
 

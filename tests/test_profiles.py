@@ -163,11 +163,11 @@ def test_jobs_run_on_fake_slurm_and_timed_out_training_resumes(cluster):
     profile = copy_profile("slurm", root.parent / "profile")
     env = fake_slurm.env_with(bin_dir, FAKE_SLURM_TIMEOUT_ONCE="rule_cotrain",
                               FAKE_SLURM_TIMEOUT_ENV="NEUROREG_CRASH_AFTER_STEPS=3")  # 2 steps per epoch
-    run = "results/cotrain/none/alpha0/seed0"
+    run = "results/tiny/cotrain/none/alpha0/seed0"
     # its inputs made here first (the CPU rules' sbatch lines are checked by the whole-DAG test)
     local = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(root),
-                            "--configfile", str(root / "config.yaml"), "--cores", "2", "results/data/cifar10.h5",
-                            "results/data/stimuli.h5"], capture_output=True, text=True, timeout=120, cwd=root)
+                            "--configfile", str(root / "config.yaml"), "--cores", "2", "results/tiny/data/cifar10.h5",
+                            "results/tiny/data/stimuli.h5"], capture_output=True, text=True, timeout=120, cwd=root)
     assert local.returncode == 0, local.stderr[-3000:]
     snakemake(root, profile, *FAST_POLL, f"{run}/metrics.json", env=env, timeout=250)
 
@@ -177,7 +177,7 @@ def test_jobs_run_on_fake_slurm_and_timed_out_training_resumes(cluster):
         check_sbatch_line(rec)
     assert [(state / "jobs" / s["id"]).read_text() for s in subs] == ["TIMEOUT", "COMPLETED"]
     # the retry (attempt 2) resumed from the checkpoint the killed attempt left, and cleaned it up
-    log = (root / "logs/cotrain/none/alpha0/seed0.log").read_text()
+    log = (root / "results/tiny/logs/cotrain/none/alpha0/seed0.log").read_text()
     assert "resumed from" in log and "after epoch 1" in log
     assert json.loads((root / run / "metrics.json").read_text())
     assert not (root / run / "checkpoint.pt").exists()
@@ -205,12 +205,12 @@ def test_cluster_generic_profile_submits_job_scripts(cluster):
     profile = copy_profile("cluster-generic", root.parent / "profile-generic")
     env = fake_slurm.env_with(bin_dir)
     (root / "logs" / "cluster").mkdir(parents=True)
-    snakemake(root, profile, "--seconds-between-status-checks", "1", "results/data/stimuli.h5",
-              "results/cotrain/none/alpha0/seed0/metrics.json", env=env, timeout=220)
+    snakemake(root, profile, "--seconds-between-status-checks", "1", "results/tiny/data/stimuli.h5",
+              "results/tiny/cotrain/none/alpha0/seed0/metrics.json", env=env, timeout=220)
     subs = [json.loads(line) for line in (state / "qsub.jsonl").read_text().splitlines()]
     by_rule = {re.search(r"-N nr\.(\w+)", " ".join(s["args"])).group(1): " ".join(s["args"]) for s in subs}
     assert sorted(by_rule) == ["cotrain", "prepare_cifar", "stimulus_bank"]
     assert "gpu=1" in by_rule["cotrain"] and "h_rt=240:00" in by_rule["cotrain"] and "-pe smp 4" in by_rule["cotrain"]
     assert "gpu=0" in by_rule["stimulus_bank"] and "h_vmem=1500M" in by_rule["stimulus_bank"]
     assert all("--target-jobs" in s["script"] for s in subs)
-    assert (root / "results/cotrain/none/alpha0/seed0/metrics.json").exists()
+    assert (root / "results/tiny/cotrain/none/alpha0/seed0/metrics.json").exists()

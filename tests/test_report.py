@@ -24,8 +24,8 @@ REPORT_FIGURES = [
 
 @pytest.fixture(scope="module")
 def report(pipeline):
-    root, _ = pipeline
-    out = root / "results" / "report.html"
+    root, cfg = pipeline
+    out = root / "results" / cfg["run"] / "report.html"
     snakemake(root, "--report", str(out))
     return out.read_text(errors="replace")
 
@@ -38,13 +38,21 @@ def test_report_is_one_self_contained_html(report):
 
 @pytest.mark.parametrize("name", REPORT_FIGURES)
 def test_report_holds_every_figure(report, name, pipeline):  # noqa: F811
-    root, _ = pipeline
+    root, cfg = pipeline
     kind = "tables" if name.endswith(".csv") else "figures"
-    assert (root / "results" / kind / name).exists(), f"{name} was not made"
+    assert (root / "results" / cfg["run"] / kind / name).exists(), f"{name} was not made"
     assert name in report, f"{name} is not in the report (is it a report() output with a caption?)"
 
 
 def test_every_made_figure_is_in_the_report(report, pipeline):  # noqa: F811
-    root, _ = pipeline
-    made = sorted(p.name for p in (root / "results" / "figures").glob("*.png"))
+    root, cfg = pipeline
+    made = sorted(p.name for p in (root / "results" / cfg["run"] / "figures").glob("*.png"))
     assert made and not [m for m in made if m not in report]
+
+
+def test_report_opens_on_the_runs_summary(report, pipeline):  # noqa: F811
+    """The first page (the workflow description panel) is the run's summary: its checks, then the paper vs the run."""
+    _, cfg = pipeline
+    first = report[report.index('id="workflow-desc"'):][:40000]
+    assert f"Run {cfg['run']}: summary" in first and "sanity checks passed" in first
+    assert first.index("Sanity checks") < first.index("Paper vs this run") < first.index("Description")

@@ -37,7 +37,7 @@ def test_dry_run_of_default_config_lists_every_stage():
 
 def test_every_stage_made_its_files(pipeline):
     root, cfg = pipeline
-    r = root / "results"
+    r = root / "results" / cfg["run"]
     for scan in cfg["virtual_v1"]["scans"]:
         assert (r / "scans" / f"{scan}.h5").exists()
         assert (r / "reliability" / f"{scan}.csv").exists()
@@ -64,7 +64,7 @@ def test_every_stage_made_its_files(pipeline):
 def test_cifar100_runs_and_fig4b(pipeline):
     """data.cifar100 set: ResNet34 runs on 100 classes per cifar100.conditions x seeds, their noise curves, Fig. 4B."""
     root, cfg = pipeline
-    r = root / "results"
+    r = root / "results" / cfg["run"]
     for cond in cfg["cifar100"]["conditions"]:
         alpha = 0 if cond == "none" else cfg["cotrain"]["alpha"]
         for seed in cfg["cifar100"]["seeds"]:
@@ -91,9 +91,9 @@ def test_same_config_same_result(pipeline, tmp_path):
     root, _ = pipeline
     cfg = yaml.safe_load((root / "config.yaml").read_text())
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    snakemake(tmp_path, "results/similarity/neural_model.h5")
+    snakemake(tmp_path, f"results/{cfg['run']}/similarity/neural_model.h5")
     for rel, key in (("scans/v1_a1_s1.h5", "responses"), ("similarity/neural_model.h5", "similarity")):
-        with h5py.File(root / "results" / rel) as a, h5py.File(tmp_path / "results" / rel) as b:
+        with h5py.File(root / "results" / cfg["run"] / rel) as a, h5py.File(tmp_path / "results" / cfg["run"] / rel) as b:
             np.testing.assert_array_equal(a[key][()], b[key][()])
 
 

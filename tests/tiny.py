@@ -69,13 +69,14 @@ def write_photo_zip(path: Path, n: int = 80, seed: int = 0) -> Path:
     return path
 
 
-def tiny_config(root: Path, cifar100: bool = False, **overrides) -> dict:
-    """A config for a whole pipeline run in seconds: same code paths as the default, tiny sizes.
-    cifar100: also a tiny CIFAR-100 (Fig. 4B)."""
+def tiny_config(root: Path, cifar100: bool = False, run: str = "tiny", **overrides) -> dict:
+    """A config for a whole pipeline run in seconds: same code paths as the default, tiny sizes, its outputs
+    under results/<run>/. cifar100: also a tiny CIFAR-100 (Fig. 4B)."""
     default = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
     cifar = write_cifar10(root / "cifar-10-batches-py")
     photos = write_photo_zip(root / "photos.zip")
     cfg = default
+    cfg["run"] = run
     cfg["data"].update(cifar10=str(cifar), photos=str(photos))
     if cifar100:
         cfg["data"]["cifar100"] = str(write_cifar100(root / "cifar-100-python"))

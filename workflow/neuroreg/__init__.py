@@ -6,7 +6,8 @@ One subpackage per stage (:mod:`.ingest`, :mod:`.reliability`, :mod:`.encoder`,
 module that the rules' two-line scripts call; shared by all: :mod:`.config` (config.yaml, the
 overlay, the schema's defaults), :mod:`.grid` (which jobs a config asks for), :mod:`.seeds`,
 :mod:`.measures` (statistics), :mod:`.io` (errors that name the file, atomic outputs),
-:mod:`.logs`, :mod:`.devices`. Map: docs/ARCHITECTURE.md.
+:mod:`.logs` (a job's log holds its error), :mod:`.devices`, :mod:`.progress` (progress lines),
+:mod:`.costs` and :mod:`.plan` (the run's plan and time estimate). Map: docs/ARCHITECTURE.md.
 """
 
 __version__ = "0.1.0"

@@ -119,7 +119,10 @@ def release() -> None:
 
 
 def select_device(preference: str = "auto", lock_dir="results/.gpu_locks") -> torch.device:
-    """'cpu' -> CPU; 'auto' | 'cuda' -> a GPU of its own (see module doc), or the CPU with a warning."""
+    """'cpu' -> CPU; 'auto' | 'cuda' -> a GPU of its own (see module doc), or the CPU (logged; a warning for 'cuda').
+
+    ``lock_dir`` is shared by every run in the working directory (``results/.gpu_locks``, not below a
+    run's folder), so jobs of two runs started at once never take the same GPU."""
     if preference not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device: {preference!r} is not auto, cpu or cuda")
     if preference == "cpu":
@@ -127,7 +130,10 @@ def select_device(preference: str = "auto", lock_dir="results/.gpu_locks") -> to
     fake = os.environ.get("NEUROREG_FAKE_GPUS")
     n = int(fake) if fake else (torch.cuda.device_count() if torch.cuda.is_available() else 0)
     if n == 0:
-        warnings.warn("no GPU available: training on the CPU (slow at the paper's scale)", RuntimeWarning, stacklevel=2)
+        if preference == "cuda":  # asked for by name: say so in the terminal too
+            warnings.warn("device cuda asked for, but no GPU is visible: running on the CPU", RuntimeWarning, stacklevel=2)
+        else:  # 'auto': the run's plan (neuroreg.plan) warned once for the whole run; the job's log says it again
+            log.info("no GPU visible: running on the CPU")
         return torch.device("cpu")
     k = jobs_per_gpu()
     i = gpu_slot(n, lock_dir, jobs_per_gpu=k)

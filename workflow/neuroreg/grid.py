@@ -3,7 +3,11 @@
 Everything the rules need to know *which* jobs exist lives here, as functions of the validated
 config (:func:`neuroreg.config.load`), so the rule files only wire files together. A run is a
 ``(target, alpha, seed)`` triple of strings as they appear in paths:
-``results/cotrain/{target}/alpha{alpha}/seed{seed}/`` (CIFAR-100: under ``results/cifar100/``).
+``<results>/cotrain/{target}/alpha{alpha}/seed{seed}/`` (CIFAR-100: under ``<results>/cifar100/``).
+
+Paths start with ``<results>``, the Snakemake path variable (``pathvars``) of the run's results root
+:func:`results_root` = ``results/<run>/`` that the Snakefile sets (logs: ``<logs>`` =
+``results/<run>/logs/``, benchmarks: ``<benchmarks>``); :func:`resolve` expands them in Python.
 
 * main-text runs: every buildable condition of ``cotrain.conditions``, ``none`` at alpha 0 and the
   others at ``cotrain.alpha``, each seed of ``cotrain.seeds``;
@@ -45,6 +49,35 @@ ATTACK_KEYS = ("n_adversarial", "device", "norms", "attacks", "step_budgets", "h
                "repetitions", "start_directions", "processes", "masking_tolerance", "masking_max_fraction")
 #: The CIFAR-100 network when the config's cifar100 section does not name one (ResNet34, its stage ends).
 CIFAR100_NETWORK = {"arch": "resnet34", "layers": [1, 7, 15, 27, 33]}
+#: Where every run's folder lives, and the Snakemake path variables of one run (Snakefile ``pathvars``).
+RESULTS_DIR = "results"
+RESULTS, LOGS, BENCHMARKS = "<results>", "<logs>", "<benchmarks>"
+
+
+# ---------------------------------------------------------------- the run's folder
+def results_root(cfg: dict) -> str:
+    """``results/<run>``: every output of the run (logs in ``logs/``, benchmarks in ``benchmarks/`` below it)."""
+    return f"{RESULTS_DIR}/{cfg['run']}"
+
+
+def pathvars(cfg: dict) -> dict:
+    """The values of the path variables ``<results>``, ``<logs>``, ``<benchmarks>`` for this run."""
+    root = results_root(cfg)
+    return {"results": root, "logs": f"{root}/logs", "benchmarks": f"{root}/benchmarks"}
+
+
+def resolve(path: str, cfg: dict) -> str:
+    """``path`` with its path variables replaced (``<results>/x`` -> ``results/<run>/x``)."""
+    for name, value in pathvars(cfg).items():
+        path = path.replace(f"<{name}>", value)
+    return path
+
+
+def check(cfg: dict) -> None:
+    """Raise the grid's errors about the config at once (before any rule is read): no scans, a name used
+    twice, a target that cannot be built. The Snakefile names the file of the key (``config.Layers.load``)."""
+    scans(cfg)
+    similarity_targets(cfg)
 
 
 # ---------------------------------------------------------------- scans
@@ -165,15 +198,15 @@ def cifar100_runs(cfg: dict) -> list[tuple[str, str, str]]:
 
 # ---------------------------------------------------------------- paths
 def cotrain_path(target, alpha, seed, name: str) -> str:
-    return f"results/cotrain/{target}/alpha{alpha}/seed{seed}/{name}"
+    return f"{RESULTS}/cotrain/{target}/alpha{alpha}/seed{seed}/{name}"
 
 
 def robustness_path(target, alpha, seed, name: str) -> str:
-    return f"results/robustness/{target}/alpha{alpha}/seed{seed}/{name}"
+    return f"{RESULTS}/robustness/{target}/alpha{alpha}/seed{seed}/{name}"
 
 
 def cifar100_path(stage: str, target, alpha, seed, name: str) -> str:
-    return f"results/cifar100/{stage}/{target}/alpha{alpha}/seed{seed}/{name}"
+    return f"{RESULTS}/cifar100/{stage}/{target}/alpha{alpha}/seed{seed}/{name}"
 
 
 # ---------------------------------------------------------------- params: what changes one job's output

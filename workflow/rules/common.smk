@@ -1,8 +1,10 @@
 # Shared by the stage files: the scans and runs of this config (neuroreg.grid), their seeds
-# (neuroreg.seeds), and the small input functions of the rules.
+# (neuroreg.seeds), and the small input functions of the rules. Paths: <results> is the run's
+# folder results/<run>/ (a path variable set in the Snakefile; <logs>, <benchmarks> below it).
 from pathlib import Path
 
 from neuroreg import grid, seeds
+from neuroreg.io import InputError
 
 SCANS = grid.scans(config)
 VIRTUAL_SCANS = grid.virtual_scans(config)
@@ -10,13 +12,20 @@ RECORDED_SCANS = grid.recorded_scans(config)
 WILDCARDS = grid.WILDCARDS  # target, alpha and seed of the run paths
 
 
+def config_origin(key):
+    """The config file that set `key` (the Snakefile's CONFIG_LAYERS), for errors."""
+    layers = globals().get("CONFIG_LAYERS")
+    return layers.origin(key) if layers is not None else "config"
+
+
 def data_path(key):
-    """A path from config['data'], checked for existence so a typo fails at parse time."""
+    """A path from config['data'], checked for existence so a typo fails at parse time; errors name the
+    config file that set it."""
     value = config["data"].get(key)
     if value is None:
-        raise ValueError(f"config.yaml: data.{key} is not set")
+        raise InputError(config_origin(f"data.{key}"), f"data.{key}", "not set")
     if not Path(value).exists():
-        raise ValueError(f"config.yaml: data.{key}: path does not exist: {value}")
+        raise InputError(config_origin(f"data.{key}"), f"data.{key}", f"path does not exist: {value}")
     return value
 
 
@@ -43,23 +52,23 @@ def all_outputs():
 
 # ---- input functions of the co-training and robustness rules (the runs: neuroreg.grid) ----
 def cotrain_inputs(wildcards):
-    inputs = {"cifar": "results/data/cifar10.h5", "stimuli": "results/data/stimuli.h5"}
+    inputs = {"cifar": "<results>/data/cifar10.h5", "stimuli": "<results>/data/stimuli.h5"}
     if wildcards.target == "none":
         if float(wildcards.alpha) != 0:
             raise ValueError(f"cotrain: target 'none' needs alpha 0, got alpha {wildcards.alpha}")
     else:
-        inputs["similarity"] = f"results/similarity/{wildcards.target}.h5"
+        inputs["similarity"] = f"<results>/similarity/{wildcards.target}.h5"
     return inputs
 
 
 def cifar100_cotrain_inputs(wildcards):
-    return {**cotrain_inputs(wildcards), "cifar": "results/data/cifar100.h5"}
+    return {**cotrain_inputs(wildcards), "cifar": "<results>/data/cifar100.h5"}
 
 
 def robustness_model_inputs(wildcards):
     run = (wildcards.target, wildcards.alpha, wildcards.seed)
     return {
-        "cifar": "results/data/cifar10.h5",
+        "cifar": "<results>/data/cifar10.h5",
         "model": grid.cotrain_path(*run, "model.pt"),
         "metrics": grid.cotrain_path(*run, "metrics.json"),
     }
@@ -68,7 +77,7 @@ def robustness_model_inputs(wildcards):
 def cifar100_model_inputs(wildcards):
     run = (wildcards.target, wildcards.alpha, wildcards.seed)
     return {
-        "cifar": "results/data/cifar100.h5",
+        "cifar": "<results>/data/cifar100.h5",
         "model": grid.cifar100_path("cotrain", *run, "model.pt"),
         "metrics": grid.cifar100_path("cotrain", *run, "metrics.json"),
     }
@@ -79,14 +88,28 @@ def similarity_inputs(wildcards):
     """Stimuli and, per scan the target averages over, its scan and reliability files (+ predictions)."""
     scans = grid.target_scans(config, wildcards.target)
     inputs = {
-        "stimuli": "results/data/stimuli.h5",
-        "scans": expand("results/scans/{scan}.h5", scan=scans),
-        "reliability": expand("results/reliability/{scan}.h5", scan=scans),
+        "stimuli": "<results>/data/stimuli.h5",
+        "scans": expand("<results>/scans/{scan}.h5", scan=scans),
+        "reliability": expand("<results>/reliability/{scan}.h5", scan=scans),
     }
     if wildcards.target in ("neural_model", "shuffle"):
-        inputs["predictions"] = expand("results/encoders/{scan}/predictions.h5", scan=scans)
+        inputs["predictions"] = expand("<results>/encoders/{scan}/predictions.h5", scan=scans)
     return inputs
 
 
 def network_name(arch):
     return arch.replace("resnet", "ResNet")
+
+
+def summary_inputs(wildcards):
+    """The run summary's inputs: the scans' reliability tables (signal checks) when stage reliability is built,
+    the paper-vs-run table and the attack checks when stage figures is; none when neither is."""
+    inputs = {}
+    if "reliability" in config["stages"]:
+        inputs["reliability"] = expand("<results>/reliability/{scan}.csv", scan=SCANS)
+    if "figures" in config["stages"]:
+        inputs["paper_vs_run"] = "<results>/tables/paper_vs_run.csv"
+        inputs["checks"] = [grid.robustness_path(*run, "checks.json") for run in grid.adversarial_runs(config)]
+    if inputs:
+        inputs["description"] = str(Path(workflow.basedir) / "workflow" / "report" / "workflow.rst")
+    return inputs

@@ -10,13 +10,13 @@ rule cotrain:
     input:
         unpack(cotrain_inputs),
     output:
-        model="results/cotrain/{target}/alpha{alpha}/seed{seed}/model.pt",
-        history="results/cotrain/{target}/alpha{alpha}/seed{seed}/history.csv",
-        metrics="results/cotrain/{target}/alpha{alpha}/seed{seed}/metrics.json",
+        model="<results>/cotrain/{target}/alpha{alpha}/seed{seed}/model.pt",
+        history="<results>/cotrain/{target}/alpha{alpha}/seed{seed}/history.csv",
+        metrics="<results>/cotrain/{target}/alpha{alpha}/seed{seed}/metrics.json",
     log:
-        "logs/cotrain/{target}/alpha{alpha}/seed{seed}.log",
+        "<logs>/cotrain/{target}/alpha{alpha}/seed{seed}.log",
     benchmark:
-        "benchmarks/cotrain/{target}/alpha{alpha}/seed{seed}.tsv"
+        "<benchmarks>/cotrain/{target}/alpha{alpha}/seed{seed}.tsv"
     wildcard_constraints:
         target=WILDCARDS["target"],
         alpha=WILDCARDS["alpha"],
@@ -31,7 +31,8 @@ rule cotrain:
     params:
         cotrain=grid.cotrain_params(config["cotrain"]),
         master_seed=config["seed"],
-        checkpoint=lambda wc: grid.cotrain_path(wc.target, wc.alpha, wc.seed, "checkpoint.pt"),
+        # beside model.pt (not a declared output, so Snakemake keeps it when the job fails)
+        checkpoint=lambda wc, output: str(Path(output.model).with_name("checkpoint.pt")),
     script:
         "../scripts/cotrain.py"
 
@@ -41,17 +42,17 @@ use rule cotrain as cotrain_cifar100 with:
     input:
         unpack(cifar100_cotrain_inputs),
     output:
-        model="results/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/model.pt",
-        history="results/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/history.csv",
-        metrics="results/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/metrics.json",
+        model="<results>/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/model.pt",
+        history="<results>/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/history.csv",
+        metrics="<results>/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/metrics.json",
     log:
-        "logs/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}.log",
+        "<logs>/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}.log",
     benchmark:
-        "benchmarks/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}.tsv"
+        "<benchmarks>/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}.tsv"
     params:
         cotrain=grid.cotrain_params(grid.cifar100_cotrain(config)),
         master_seed=config["seed"],
-        checkpoint=lambda wc: grid.cifar100_path("cotrain", wc.target, wc.alpha, wc.seed, "checkpoint.pt"),
+        checkpoint=lambda wc, output: str(Path(output.model).with_name("checkpoint.pt")),
 
 
 rule gamma_table:
@@ -59,9 +60,9 @@ rule gamma_table:
     input:
         [grid.cotrain_path(*run, "metrics.json") for run in grid.sweep_runs(config)],
     output:
-        "results/tables/gamma.csv",
+        "<results>/tables/gamma.csv",
     log:
-        "logs/cotrain/gamma_table.log",
+        "<logs>/cotrain/gamma_table.log",
     conda:
         "../../envs/neuroreg.yaml"
     script:
@@ -69,5 +70,5 @@ rule gamma_table:
 
 
 final_outputs("cotrain", [grid.cotrain_path(*run, "metrics.json") for run in grid.cotrain_runs(config)])
-final_outputs("cotrain", "results/tables/gamma.csv")
+final_outputs("cotrain", "<results>/tables/gamma.csv")
 final_outputs("cotrain", [grid.cifar100_path("cotrain", *run, "metrics.json") for run in grid.cifar100_runs(config)])

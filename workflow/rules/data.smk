@@ -7,9 +7,9 @@ rule prepare_cifar:
     input:
         lambda wc: data_path(wc.dataset),
     output:
-        "results/data/{dataset}.h5",
+        "<results>/data/{dataset}.h5",
     log:
-        "logs/data/prepare_{dataset}.log",
+        "<logs>/data/prepare_{dataset}.log",
     wildcard_constraints:
         dataset="cifar10|cifar100",
     conda:
@@ -30,9 +30,9 @@ rule stimulus_bank:
     input:
         data_path("photos"),
     output:
-        "results/data/stimuli.h5",
+        "<results>/data/stimuli.h5",
     log:
-        "logs/data/stimulus_bank.log",
+        "<logs>/data/stimulus_bank.log",
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1
@@ -49,13 +49,13 @@ rule stimulus_bank:
 rule simulate_scan:
     """The virtual V1 experiment: one simulated scan on the stimulus bank, with its ground truth."""
     input:
-        stimuli="results/data/stimuli.h5",
+        stimuli="<results>/data/stimuli.h5",
     output:
-        "results/scans/{scan}.h5",
+        "<results>/scans/{scan}.h5",
     log:
-        "logs/scans/{scan}.log",
+        "<logs>/scans/{scan}.log",
     benchmark:
-        "benchmarks/scans/{scan}.tsv"
+        "<benchmarks>/scans/{scan}.tsv"
     wildcard_constraints:
         scan="|".join(VIRTUAL_SCANS) if VIRTUAL_SCANS else "NO_VIRTUAL_SCANS",
     conda:
@@ -78,9 +78,9 @@ rule ingest_recording:
     input:
         lambda wc: recording(wc.scan)["path"],
     output:
-        "results/scans/{scan}.h5",
+        "<results>/scans/{scan}.h5",
     log:
-        "logs/scans/{scan}.log",
+        "<logs>/scans/{scan}.log",
     wildcard_constraints:
         scan="|".join(RECORDED_SCANS) if RECORDED_SCANS else "NO_RECORDED_SCANS",
     conda:

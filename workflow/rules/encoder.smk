@@ -6,15 +6,15 @@
 rule encoder:
     """One scan -> a trained encoder, its metrics and its predicted responses to every image."""
     input:
-        scan="results/scans/{scan}.h5",
+        scan="<results>/scans/{scan}.h5",
     output:
-        model="results/encoders/{scan}/model.pt",
-        metrics="results/encoders/{scan}/metrics.json",
-        predictions="results/encoders/{scan}/predictions.h5",
+        model="<results>/encoders/{scan}/model.pt",
+        metrics="<results>/encoders/{scan}/metrics.json",
+        predictions="<results>/encoders/{scan}/predictions.h5",
     log:
-        "logs/encoders/{scan}.log",
+        "<logs>/encoders/{scan}.log",
     benchmark:
-        "benchmarks/encoders/{scan}.tsv"
+        "<benchmarks>/encoders/{scan}.tsv"
     conda:
         "../../envs/neuroreg.yaml"
     threads: 2
@@ -30,4 +30,4 @@ rule encoder:
         "../scripts/encoder.py"
 
 
-final_outputs("encoder", expand("results/encoders/{scan}/metrics.json", scan=grid.encoder_scans(config)))
+final_outputs("encoder", expand("<results>/encoders/{scan}/metrics.json", scan=grid.encoder_scans(config)))

@@ -1,6 +1,6 @@
 # Stage 7: figures of the co-training results (Fig. 4-7, Table 1), the paper-vs-run table and the
-# report's captions (workflow/report/*.rst). Reads results/robustness/{target}/alpha{alpha}/seed{seed}/
-# noise.csv, adversarial.csv, adversarial_steps.csv, checks.json and results/tables/{gamma,similarity_correlations}.csv.
+# report's captions (workflow/report/*.rst). Reads <results>/robustness/{target}/alpha{alpha}/seed{seed}/
+# noise.csv, adversarial.csv, adversarial_steps.csv, checks.json and <results>/tables/{gamma,similarity_correlations}.csv.
 # Jobs: neuroreg.figures.jobs. Fig. 4B (CIFAR-100, default ResNet34) is built when data.cifar100 is set.
 
 FIG_RUNS = grid.figure_runs(config)  # main-text runs (Fig. 4A, paper vs run)
@@ -18,17 +18,17 @@ rule fig4a_noise_robustness:
     """Fig. 4A: CIFAR-10 test accuracy vs Gaussian noise level per condition (mean +- SEM over seeds)."""
     input:
         noise=FIG_NOISE,
-        cifar="results/data/cifar10.h5",
+        cifar="<results>/data/cifar10.h5",
     output:
         png=report(
-            "results/figures/fig4a_noise_robustness.png",
+            "<results>/figures/fig4a_noise_robustness.png",
             caption="../report/fig4a_noise_robustness.rst",
             category="2. Robustness (Fig. 4, 5)",
             subcategory="Gaussian noise",
         ),
-        pdf="results/figures/fig4a_noise_robustness.pdf",
+        pdf="<results>/figures/fig4a_noise_robustness.pdf",
     log:
-        "logs/figures/fig4a_noise_robustness.log",
+        "<logs>/figures/fig4a_noise_robustness.log",
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1
@@ -47,17 +47,17 @@ use rule fig4a_noise_robustness as fig4b_noise_robustness_cifar100 with:
     # Fig. 4B: the same plot for the CIFAR-100 runs (config cifar100)
     input:
         noise=[grid.cifar100_path("robustness", *run, "noise.csv") for run in grid.cifar100_runs(config)],
-        cifar="results/data/cifar100.h5",
+        cifar="<results>/data/cifar100.h5",
     output:
         png=report(
-            "results/figures/fig4b_noise_robustness_cifar100.png",
+            "<results>/figures/fig4b_noise_robustness_cifar100.png",
             caption="../report/fig4b_noise_robustness_cifar100.rst",
             category="2. Robustness (Fig. 4, 5)",
             subcategory="Gaussian noise",
         ),
-        pdf="results/figures/fig4b_noise_robustness_cifar100.pdf",
+        pdf="<results>/figures/fig4b_noise_robustness_cifar100.pdf",
     log:
-        "logs/figures/fig4b_noise_robustness_cifar100.log",
+        "<logs>/figures/fig4b_noise_robustness_cifar100.log",
     params:
         example_image=config["figures"]["example_image"],
         title=f"Grayscale CIFAR-100, {network_name(grid.cifar100_cotrain(config)['arch'])}: accuracy under Gaussian noise",
@@ -71,14 +71,14 @@ rule fig5_adversarial_steps:
         checks=FIG_CHECKS,
     output:
         png=report(
-            "results/figures/fig5_adversarial_steps.png",
+            "<results>/figures/fig5_adversarial_steps.png",
             caption="../report/fig5_adversarial_steps.rst",
             category="2. Robustness (Fig. 4, 5)",
             subcategory="Adversarial",
         ),
-        pdf="results/figures/fig5_adversarial_steps.pdf",
+        pdf="<results>/figures/fig5_adversarial_steps.pdf",
     log:
-        "logs/figures/fig5_adversarial_steps.log",
+        "<logs>/figures/fig5_adversarial_steps.log",
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1
@@ -95,14 +95,14 @@ rule fig6_alpha_sweep:
         noise=FIG_SWEEP_NOISE,
     output:
         png=report(
-            "results/figures/fig6_alpha_sweep.png",
+            "<results>/figures/fig6_alpha_sweep.png",
             caption="../report/fig6_alpha_sweep.rst",
             category="3. Supplement (Fig. 6, 7, Table 1)",
             subcategory="Alpha sweep",
         ),
-        pdf="results/figures/fig6_alpha_sweep.pdf",
+        pdf="<results>/figures/fig6_alpha_sweep.pdf",
     log:
-        "logs/figures/fig6_alpha_sweep.log",
+        "<logs>/figures/fig6_alpha_sweep.log",
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1
@@ -120,14 +120,14 @@ rule fig7_adversarial_norms:
         checks=FIG_CHECKS,
     output:
         png=report(
-            "results/figures/fig7_adversarial_norms.png",
+            "<results>/figures/fig7_adversarial_norms.png",
             caption="../report/fig7_adversarial_norms.rst",
             category="3. Supplement (Fig. 6, 7, Table 1)",
             subcategory="Adversarial norms",
         ),
-        pdf="results/figures/fig7_adversarial_norms.pdf",
+        pdf="<results>/figures/fig7_adversarial_norms.pdf",
     log:
-        "logs/figures/fig7_adversarial_norms.log",
+        "<logs>/figures/fig7_adversarial_norms.log",
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1
@@ -141,17 +141,17 @@ rule fig7_adversarial_norms:
 rule table1_gamma:
     """Table 1 (supplement) drawn: final gamma per layer, mean over the sweep's seeds, per alpha."""
     input:
-        gamma="results/tables/gamma.csv",
+        gamma="<results>/tables/gamma.csv",
     output:
         png=report(
-            "results/figures/table1_gamma.png",
+            "<results>/figures/table1_gamma.png",
             caption="../report/table1_gamma.rst",
             category="3. Supplement (Fig. 6, 7, Table 1)",
             subcategory="Alpha sweep",
         ),
-        pdf="results/figures/table1_gamma.pdf",
+        pdf="<results>/figures/table1_gamma.pdf",
     log:
-        "logs/figures/table1_gamma.log",
+        "<logs>/figures/table1_gamma.log",
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1
@@ -168,15 +168,15 @@ rule paper_vs_run:
         noise=FIG_NOISE,
         adversarial=FIG_ADV,
         checks=FIG_CHECKS,
-        correlations="results/tables/similarity_correlations.csv",
+        correlations="<results>/tables/similarity_correlations.csv",
     output:
         report(
-            "results/tables/paper_vs_run.csv",
+            "<results>/tables/paper_vs_run.csv",
             caption="../report/paper_vs_run.rst",
             category="4. Paper vs this run",
         ),
     log:
-        "logs/figures/paper_vs_run.log",
+        "<logs>/figures/paper_vs_run.log",
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1
@@ -187,19 +187,44 @@ rule paper_vs_run:
         "../scripts/paper_vs_run.py"
 
 
+rule run_summary:
+    """The report's first page: every sanity check that passed or failed, and the paper beside the run."""
+    input:
+        unpack(summary_inputs),
+    output:
+        "<results>/report/summary.rst",
+    log:
+        "<logs>/figures/run_summary.log",
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        run=config["run"],
+        scans=SCANS,
+    script:
+        "../scripts/run_summary.py"
+
+
+if summary_inputs(None):  # a run of stages 1-2 only still gets its checks on the report's first page
+    FINAL_OUTPUTS.append("<results>/report/summary.rst")
+
+
 final_outputs(
     "figures",
     [
-        "results/figures/fig4a_noise_robustness.png",
-        "results/figures/fig6_alpha_sweep.png",
-        "results/figures/table1_gamma.png",
-        "results/tables/paper_vs_run.csv",
+        "<results>/figures/fig4a_noise_robustness.png",
+        "<results>/figures/fig6_alpha_sweep.png",
+        "<results>/figures/table1_gamma.png",
+        "<results>/tables/paper_vs_run.csv",
     ]
     + (
-        ["results/figures/fig5_adversarial_steps.png", "results/figures/fig7_adversarial_norms.png"]
+        ["<results>/figures/fig5_adversarial_steps.png", "<results>/figures/fig7_adversarial_norms.png"]
         if FIG_ADV_RUNS
         else []
     ),
 )
 if grid.cifar100_runs(config):
-    final_outputs("figures", "results/figures/fig4b_noise_robustness_cifar100.png")
+    final_outputs("figures", "<results>/figures/fig4b_noise_robustness_cifar100.png")

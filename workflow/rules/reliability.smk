@@ -6,12 +6,12 @@
 rule reliability:
     """Oracle trials of one scan -> sigma_a, eta_a, w_a (Eq. 1), S^oracle (Eq. 3), Delta S^repeat (Eq. 5)."""
     input:
-        scan="results/scans/{scan}.h5",
+        scan="<results>/scans/{scan}.h5",
     output:
-        h5="results/reliability/{scan}.h5",
-        csv="results/reliability/{scan}.csv",
+        h5="<results>/reliability/{scan}.h5",
+        csv="<results>/reliability/{scan}.csv",
     log:
-        "logs/reliability/{scan}.log",
+        "<logs>/reliability/{scan}.log",
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1
@@ -27,12 +27,12 @@ rule reliability:
 rule fluctuations:
     """All scans -> Delta S^scan (Eq. 4) over the scans sharing oracle images, Delta S^repeat, image order."""
     input:
-        reliability=expand("results/reliability/{scan}.h5", scan=SCANS),
+        reliability=expand("<results>/reliability/{scan}.h5", scan=SCANS),
     output:
-        h5="results/reliability/fluctuations.h5",
-        order="results/reliability/oracle_order.csv",
+        h5="<results>/reliability/fluctuations.h5",
+        order="<results>/reliability/oracle_order.csv",
     log:
-        "logs/reliability/fluctuations.log",
+        "<logs>/reliability/fluctuations.log",
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1
@@ -48,18 +48,18 @@ rule fluctuations:
 rule fig1a_oracle_similarity:
     """Fig. 1A: S^oracle per scan, one image order (oracle_order.csv) in every panel."""
     input:
-        reliability=expand("results/reliability/{scan}.h5", scan=SCANS),
-        order="results/reliability/oracle_order.csv",
+        reliability=expand("<results>/reliability/{scan}.h5", scan=SCANS),
+        order="<results>/reliability/oracle_order.csv",
     output:
         png=report(
-            "results/figures/fig1a_oracle_similarity.png",
+            "<results>/figures/fig1a_oracle_similarity.png",
             caption="../report/fig1a_oracle_similarity.rst",
             category="1. Neural similarity (Fig. 1, 2)",
             subcategory="Fig. 1",
         ),
-        pdf="results/figures/fig1a_oracle_similarity.pdf",
+        pdf="<results>/figures/fig1a_oracle_similarity.pdf",
     log:
-        "logs/figures/fig1a_oracle_similarity.log",
+        "<logs>/figures/fig1a_oracle_similarity.log",
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1
@@ -75,17 +75,17 @@ rule fig1a_oracle_similarity:
 rule fig1c_fluctuations:
     """Fig. 1C: densities of Delta S^scan and Delta S^repeat on the same bins."""
     input:
-        h5="results/reliability/fluctuations.h5",
+        h5="<results>/reliability/fluctuations.h5",
     output:
         png=report(
-            "results/figures/fig1c_fluctuations.png",
+            "<results>/figures/fig1c_fluctuations.png",
             caption="../report/fig1c_fluctuations.rst",
             category="1. Neural similarity (Fig. 1, 2)",
             subcategory="Fig. 1",
         ),
-        pdf="results/figures/fig1c_fluctuations.pdf",
+        pdf="<results>/figures/fig1c_fluctuations.pdf",
     log:
-        "logs/figures/fig1c_fluctuations.log",
+        "<logs>/figures/fig1c_fluctuations.log",
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1
@@ -99,18 +99,18 @@ rule fig1c_fluctuations:
 rule snr_estimated_vs_true:
     """Virtual scans: estimated w_a against the true SNR of the simulated neurons."""
     input:
-        csv=expand("results/reliability/{scan}.csv", scan=VIRTUAL_SCANS),
-        h5=expand("results/reliability/{scan}.h5", scan=VIRTUAL_SCANS),
+        csv=expand("<results>/reliability/{scan}.csv", scan=VIRTUAL_SCANS),
+        h5=expand("<results>/reliability/{scan}.h5", scan=VIRTUAL_SCANS),
     output:
         png=report(
-            "results/figures/snr_estimated_vs_true.png",
+            "<results>/figures/snr_estimated_vs_true.png",
             caption="../report/snr_estimated_vs_true.rst",
             category="1. Neural similarity (Fig. 1, 2)",
             subcategory="Checks",
         ),
-        pdf="results/figures/snr_estimated_vs_true.pdf",
+        pdf="<results>/figures/snr_estimated_vs_true.pdf",
     log:
-        "logs/figures/snr_estimated_vs_true.log",
+        "<logs>/figures/snr_estimated_vs_true.log",
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1
@@ -125,11 +125,11 @@ rule snr_estimated_vs_true:
 
 final_outputs(
     "reliability",
-    expand("results/reliability/{scan}.csv", scan=SCANS)
+    expand("<results>/reliability/{scan}.csv", scan=SCANS)
     + [
-        "results/reliability/fluctuations.h5",
-        "results/figures/fig1a_oracle_similarity.png",
-        "results/figures/fig1c_fluctuations.png",
+        "<results>/reliability/fluctuations.h5",
+        "<results>/figures/fig1a_oracle_similarity.png",
+        "<results>/figures/fig1c_fluctuations.png",
     ]
-    + (["results/figures/snr_estimated_vs_true.png"] if VIRTUAL_SCANS else []),
+    + (["<results>/figures/snr_estimated_vs_true.png"] if VIRTUAL_SCANS else []),
 )

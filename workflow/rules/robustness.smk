@@ -1,5 +1,5 @@
 # Stage 6: robustness of the co-trained models (section 4.2 and the supplement).
-# Per run results/robustness/{target}/alpha{alpha}/seed{seed}/: noise.csv (accuracy under
+# Per run <results>/robustness/{target}/alpha{alpha}/seed{seed}/: noise.csv (accuracy under
 # Gaussian noise, every co-training run incl. the alpha sweep) and, for the runs of
 # robustness.adversarial_conditions, adversarial.csv, adversarial_images.csv,
 # adversarial_steps.csv and checks.json (minimal perturbations, Foolbox 3).
@@ -14,11 +14,11 @@ rule noise_robustness:
     input:
         unpack(robustness_model_inputs),
     output:
-        noise="results/robustness/{target}/alpha{alpha}/seed{seed}/noise.csv",
+        noise="<results>/robustness/{target}/alpha{alpha}/seed{seed}/noise.csv",
     log:
-        "logs/robustness/noise/{target}/alpha{alpha}/seed{seed}.log",
+        "<logs>/robustness/noise/{target}/alpha{alpha}/seed{seed}.log",
     benchmark:
-        "benchmarks/robustness/noise/{target}/alpha{alpha}/seed{seed}.tsv"
+        "<benchmarks>/robustness/noise/{target}/alpha{alpha}/seed{seed}.tsv"
     wildcard_constraints:
         target=WILDCARDS["target"],
         alpha=WILDCARDS["alpha"],
@@ -41,11 +41,11 @@ use rule noise_robustness as noise_robustness_cifar100 with:
     input:
         unpack(cifar100_model_inputs),
     output:
-        noise="results/cifar100/robustness/{target}/alpha{alpha}/seed{seed}/noise.csv",
+        noise="<results>/cifar100/robustness/{target}/alpha{alpha}/seed{seed}/noise.csv",
     log:
-        "logs/cifar100/robustness/noise/{target}/alpha{alpha}/seed{seed}.log",
+        "<logs>/cifar100/robustness/noise/{target}/alpha{alpha}/seed{seed}.log",
     benchmark:
-        "benchmarks/cifar100/robustness/noise/{target}/alpha{alpha}/seed{seed}.tsv"
+        "<benchmarks>/cifar100/robustness/noise/{target}/alpha{alpha}/seed{seed}.tsv"
 
 
 rule adversarial_robustness:
@@ -54,14 +54,14 @@ rule adversarial_robustness:
     input:
         unpack(robustness_model_inputs),
     output:
-        summary="results/robustness/{target}/alpha{alpha}/seed{seed}/adversarial.csv",
-        images="results/robustness/{target}/alpha{alpha}/seed{seed}/adversarial_images.csv",
-        steps="results/robustness/{target}/alpha{alpha}/seed{seed}/adversarial_steps.csv",
-        checks="results/robustness/{target}/alpha{alpha}/seed{seed}/checks.json",
+        summary="<results>/robustness/{target}/alpha{alpha}/seed{seed}/adversarial.csv",
+        images="<results>/robustness/{target}/alpha{alpha}/seed{seed}/adversarial_images.csv",
+        steps="<results>/robustness/{target}/alpha{alpha}/seed{seed}/adversarial_steps.csv",
+        checks="<results>/robustness/{target}/alpha{alpha}/seed{seed}/checks.json",
     log:
-        "logs/robustness/adversarial/{target}/alpha{alpha}/seed{seed}.log",
+        "<logs>/robustness/adversarial/{target}/alpha{alpha}/seed{seed}.log",
     benchmark:
-        "benchmarks/robustness/adversarial/{target}/alpha{alpha}/seed{seed}.tsv"
+        "<benchmarks>/robustness/adversarial/{target}/alpha{alpha}/seed{seed}.tsv"
     wildcard_constraints:
         target=WILDCARDS["target"],
         alpha=WILDCARDS["alpha"],

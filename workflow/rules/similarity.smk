@@ -12,11 +12,11 @@ rule similarity_target:
     input:
         unpack(similarity_inputs),
     output:
-        "results/similarity/{target}.h5",
+        "<results>/similarity/{target}.h5",
     log:
-        "logs/similarity/{target}.log",
+        "<logs>/similarity/{target}.log",
     benchmark:
-        "benchmarks/similarity/{target}.tsv"
+        "<benchmarks>/similarity/{target}.tsv"
     wildcard_constraints:
         target="|".join(SIM_SCAN_TARGETS) or "NO_TARGETS",
     conda:
@@ -37,17 +37,17 @@ rule similarity_target:
 rule similarity_single_scan:
     """neural_model from one scan only (the alpha sweep, supplement Fig. 6)."""
     input:
-        stimuli="results/data/stimuli.h5",
+        stimuli="<results>/data/stimuli.h5",
         # lists, like similarity_target's inputs (one entry per scan)
-        scans=["results/scans/{scan}.h5"],
-        reliability=["results/reliability/{scan}.h5"],
-        predictions=["results/encoders/{scan}/predictions.h5"],
+        scans=["<results>/scans/{scan}.h5"],
+        reliability=["<results>/reliability/{scan}.h5"],
+        predictions=["<results>/encoders/{scan}/predictions.h5"],
     output:
-        "results/similarity/neural_model_{scan}.h5",
+        "<results>/similarity/neural_model_{scan}.h5",
     log:
-        "logs/similarity/neural_model_{scan}.log",
+        "<logs>/similarity/neural_model_{scan}.log",
     benchmark:
-        "benchmarks/similarity/neural_model_{scan}.tsv"
+        "<benchmarks>/similarity/neural_model_{scan}.tsv"
     conda:
         "../../envs/neuroreg.yaml"
     threads: 2
@@ -66,14 +66,14 @@ rule similarity_single_scan:
 rule similarity_vgg:
     """VGG19 conv3_1 feature similarity of the once-shown stimuli (needs data.vgg19_weights)."""
     input:
-        stimuli="results/data/stimuli.h5",
+        stimuli="<results>/data/stimuli.h5",
         weights=lambda wc: data_path("vgg19_weights"),
     output:
-        "results/similarity/vgg.h5",
+        "<results>/similarity/vgg.h5",
     log:
-        "logs/similarity/vgg.log",
+        "<logs>/similarity/vgg.log",
     benchmark:
-        "benchmarks/similarity/vgg.tsv"
+        "<benchmarks>/similarity/vgg.tsv"
     conda:
         "../../envs/neuroreg.yaml"
     threads: 2
@@ -91,13 +91,13 @@ rule similarity_vgg:
 rule similarity_oracle:
     """One scan's oracle images: S^model (Eq. 6), single-trial S^data (Eq. 2), S^true beside S^oracle (Eq. 3)."""
     input:
-        scan="results/scans/{scan}.h5",
-        reliability="results/reliability/{scan}.h5",
-        predictions="results/encoders/{scan}/predictions.h5",
+        scan="<results>/scans/{scan}.h5",
+        reliability="<results>/reliability/{scan}.h5",
+        predictions="<results>/encoders/{scan}/predictions.h5",
     output:
-        "results/similarity/oracle/{scan}.h5",
+        "<results>/similarity/oracle/{scan}.h5",
     log:
-        "logs/similarity/oracle_{scan}.log",
+        "<logs>/similarity/oracle_{scan}.log",
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1
@@ -111,26 +111,26 @@ rule similarity_oracle:
 rule similarity_figures:
     """Fig. 1B, Fig. 1D and the table of r(S^data | S^model, S^oracle | S^true) per scan."""
     input:
-        oracle=expand("results/similarity/oracle/{scan}.h5", scan=SCANS),
-        order="results/reliability/oracle_order.csv",
+        oracle=expand("<results>/similarity/oracle/{scan}.h5", scan=SCANS),
+        order="<results>/reliability/oracle_order.csv",
     output:
         fig1b=report(
-            "results/figures/fig1b_model_similarity.png",
+            "<results>/figures/fig1b_model_similarity.png",
             caption="../report/fig1b_model_similarity.rst",
             category="1. Neural similarity (Fig. 1, 2)",
             subcategory="Fig. 1",
         ),
-        fig1b_pdf="results/figures/fig1b_model_similarity.pdf",
+        fig1b_pdf="<results>/figures/fig1b_model_similarity.pdf",
         fig1d=report(
-            "results/figures/fig1d_similarity_scatter.png",
+            "<results>/figures/fig1d_similarity_scatter.png",
             caption="../report/fig1d_similarity_scatter.rst",
             category="1. Neural similarity (Fig. 1, 2)",
             subcategory="Fig. 1",
         ),
-        fig1d_pdf="results/figures/fig1d_similarity_scatter.pdf",
-        table="results/tables/similarity_correlations.csv",
+        fig1d_pdf="<results>/figures/fig1d_similarity_scatter.pdf",
+        table="<results>/tables/similarity_correlations.csv",
     log:
-        "logs/figures/similarity_figures.log",
+        "<logs>/figures/similarity_figures.log",
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1
@@ -146,18 +146,18 @@ rule similarity_figures:
 rule fig2_similar_pairs:
     """Fig. 2: the least and most similar once-shown image pairs of S^model."""
     input:
-        similarity="results/similarity/neural_model.h5",
-        stimuli="results/data/stimuli.h5",
+        similarity="<results>/similarity/neural_model.h5",
+        stimuli="<results>/data/stimuli.h5",
     output:
         png=report(
-            "results/figures/fig2_similar_pairs.png",
+            "<results>/figures/fig2_similar_pairs.png",
             caption="../report/fig2_similar_pairs.rst",
             category="1. Neural similarity (Fig. 1, 2)",
             subcategory="Fig. 2",
         ),
-        pdf="results/figures/fig2_similar_pairs.pdf",
+        pdf="<results>/figures/fig2_similar_pairs.pdf",
     log:
-        "logs/figures/fig2_similar_pairs.log",
+        "<logs>/figures/fig2_similar_pairs.log",
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1
@@ -172,12 +172,12 @@ rule fig2_similar_pairs:
 
 final_outputs(
     "similarity",
-    expand("results/similarity/{target}.h5", target=SIM_TARGETS)
+    expand("<results>/similarity/{target}.h5", target=SIM_TARGETS)
     + [
-        f"results/similarity/{grid.sweep_target(config)}.h5",
-        "results/figures/fig1b_model_similarity.png",
-        "results/figures/fig1d_similarity_scatter.png",
-        "results/tables/similarity_correlations.csv",
+        f"<results>/similarity/{grid.sweep_target(config)}.h5",
+        "<results>/figures/fig1b_model_similarity.png",
+        "<results>/figures/fig1d_similarity_scatter.png",
+        "<results>/tables/similarity_correlations.csv",
     ]
-    + (["results/figures/fig2_similar_pairs.png"] if "neural_model" in SIM_TARGETS else []),
+    + (["<results>/figures/fig2_similar_pairs.png"] if "neural_model" in SIM_TARGETS else []),
 )

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from neuroreg.config import defaults as config_defaults
 from neuroreg.io import atomic_output
+from neuroreg.progress import Progress
 
 from .data import Cifar, Stimuli, augment, target_block, to_float
 from .resnet import ResNet, build
@@ -284,6 +285,7 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
     crash_after = int(os.environ.get(CRASH_ENV, "0"))
     n_train, b = len(cifar.train_labels), r.batch_size
     steps = math.ceil(n_train / b)
+    progress = Progress("co-training", (r.epochs - start_epoch) * steps, logger=log)
     for epoch in range(start_epoch, r.epochs):
         t0 = time.perf_counter()
         lr = learning_rate(epoch, r)
@@ -304,6 +306,7 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
             correct += (logits.argmax(1) == cifar.train_labels[idx]).sum()
             if sim is not None:
                 sim_sum += sim
+            progress.update(note=f"epoch {epoch + 1}/{r.epochs}, step {step + 1}/{steps}")
             if crash_after and epoch * steps + step + 1 >= crash_after:
                 raise RuntimeError(f"{CRASH_ENV}={crash_after}: simulated crash after step {step + 1} of epoch {epoch + 1}")
         row = history_row(epoch, lr, ce_sum.item(), sim_sum.item() if stim_idx is not None else None,

@@ -1,7 +1,7 @@
 """What the rule of stage 3 (``workflow/rules/encoder.smk``) runs.
 
 Run it by hand by asking Snakemake for its output, e.g.
-``snakemake --cores 2 --forcerun encoder results/encoders/v1_a1_s1/metrics.json``.
+``snakemake --cores 2 results/default/encoders/v1_a1_s1/metrics.json --forcerun encoder``.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import copy
 import logging
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from ..config import defaults as config_defaults
 from ..ingest.scan import Scan
 from ..io import InputError
 from ..measures import pearson
+from ..progress import Progress
 from .model import Encoder
 
 log = logging.getLogger(__name__)
@@ -181,6 +183,10 @@ def fit(scan: Scan, cfg: EncoderConfig, seed: int, path=None, device: str | None
     best, best_state, bad, decays, history = -np.inf, None, 0, 0, []
     log.info("training on %s: %d train / %d validation trials, %d neurons, device %s",
              path, len(train), len(val), scan.n_neurons, dev)
+    steps = -(-len(train_t) // cfg.batch_size)
+    name = f"encoder {Path(str(path)).stem}" if path else "encoder"
+    progress = Progress(f"{name} (ETA for all {cfg.max_epochs} epochs; early stopping ends sooner)",
+                        cfg.max_epochs * steps, logger=log)
     for epoch in range(1, cfg.max_epochs + 1):
         t0 = time.perf_counter()
         model.train()
@@ -195,6 +201,7 @@ def fit(scan: Scan, cfg: EncoderConfig, seed: int, path=None, device: str | None
             opt.step()
             total += float(loss.detach()) * len(y)
             n += len(y)
+            progress.update(note=f"epoch {epoch}")
         val_corr = float(np.mean(pearson(predict_trials(model, data, val), val_resp)))
         lr = opt.param_groups[0]["lr"]
         history.append({"epoch": epoch, "loss": total / n, "val_correlation": val_corr, "lr": lr,

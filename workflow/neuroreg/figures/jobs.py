@@ -1,12 +1,13 @@
 """What the rules of stage 7 (``workflow/rules/figures.smk``) run, one function per rule.
 
 Each takes the rule's ``snakemake`` object; run one by hand by asking Snakemake for its output,
-e.g. ``snakemake --cores 1 --forcerun fig6_alpha_sweep results/figures/fig6_alpha_sweep.png``.
+e.g. ``snakemake --cores 1 results/default/figures/fig6_alpha_sweep.png --forcerun fig6_alpha_sweep``.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pandas as pd
 
@@ -67,6 +68,27 @@ def table1_gamma(smk) -> None:
     gamma = pd.read_csv(smk.input.gamma)
     log.info("gamma:\n%s", gamma.to_string(index=False))
     plot_gamma_table(gamma, smk.output.png)
+
+
+@job
+def run_summary(smk) -> None:
+    """The report's first page (results/<run>/report/summary.rst): every sanity check, the paper beside the run."""
+    from ..reliability.checks import signal_check
+    from .summary import checks_table, summary_rst
+
+    signal = [signal_check(scan, pd.read_csv(path)["oracle_correlation"].to_numpy())
+              for scan, path in zip(smk.params.scans, smk.input.get("reliability", []))]
+    attacks = read_checks(smk.input.checks) if smk.input.get("checks") else None
+    paper_table_csv = None
+    if smk.input.get("paper_vs_run"):
+        paper_table_csv = pd.read_csv(smk.input.paper_vs_run)
+    table = checks_table(signal, attacks)
+    text = summary_rst(smk.params.run, table, paper_table_csv, Path(smk.input.description).read_text())
+    with atomic_output(smk.output[0]) as tmp:
+        tmp.write_text(text)
+    for row in table.itertuples():
+        (log.warning if row.result != "passed" else log.info)("%s, %s: %s %s %s", row.check, row.scope, row.result,
+                                                              row.value, row.detail)
 
 
 @job

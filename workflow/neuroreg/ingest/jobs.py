@@ -2,7 +2,7 @@
 
 Each takes the rule's ``snakemake`` object (``input``, ``output``, ``params``, ``wildcards``, ``log``)
 and is called by the rule's script in ``workflow/scripts/``. To run one by hand, ask Snakemake for
-its output, e.g. ``snakemake --cores 1 --forcerun simulate_scan results/scans/v1_a1_s1.h5``.
+its output, e.g. ``snakemake --cores 1 results/default/scans/v1_a1_s1.h5 --forcerun simulate_scan``.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 * :mod:`.oracle`: the estimators, arrays in and out (signal, noise, SNR weights, oracle
   correlation, explainable variance, S^oracle, Delta S^scan, Delta S^repeat);
-* :mod:`.io`: the stage's files (``results/reliability/``) and the fluctuations across scans;
+* :mod:`.io`: the stage's files (``results/<run>/reliability/``) and the fluctuations across scans;
+* :mod:`.checks`: the sanity check that a scan's neurons carry a stimulus signal;
 * :mod:`.jobs`: what the rules of ``workflow/rules/reliability.smk`` run.
 """

@@ -1,7 +1,7 @@
 """What the rules of stage 2 (``workflow/rules/reliability.smk``) run, one function per rule.
 
 Each takes the rule's ``snakemake`` object; run one by hand by asking Snakemake for its output,
-e.g. ``snakemake --cores 1 --forcerun reliability results/reliability/v1_a1_s1.h5``.
+e.g. ``snakemake --cores 1 results/default/reliability/v1_a1_s1.h5 --forcerun reliability``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..figures.reliability import plot_fluctuations, plot_oracle_similarity, plot_snr
 from ..logs import job
+from .checks import signal_check
 from .io import oracle_order, pooled_delta_repeat, read_fluctuations, read_reliability, restrict, run_fluctuations
 from .io import run_reliability
 
@@ -34,6 +35,9 @@ def reliability(smk) -> None:
              np.median(r["explainable_variance"]))
     log.info("S^oracle diagonal mean %.3f; Delta S^repeat SD %.4f",
              np.diag(r["oracle_similarity"]).mean(), r["delta_repeat"].std())
+    check = signal_check(smk.wildcards.scan, r["oracle_correlation"])
+    if not check["passed"]:  # in the log, on the terminal and (rule run_summary) on the report's first page
+        log.warning("%s", check["message"])
 
 
 @job

@@ -90,8 +90,9 @@ def run_checks(model, x, y, result, *, device="cpu", tolerance=0.05, max_fractio
                                              max_fraction),
     }
     for name, c in checks.items():
-        if not c["passed"]:
-            log.warning("sanity check %s FAILED: %s", name, c)
+        if not c["passed"]:  # one line on the terminal; the details in the log (and in checks.json)
+            log.warning("sanity check FAILED: %s (details: this job's log, checks.json)", ", ".join(failed_checks({name: c})))
+            log.info("%s: %s", name, c)
     checks["passed"] = all(c["passed"] for c in checks.values())
     checks["failed"] = failed_checks(checks)
     return checks

@@ -1,7 +1,7 @@
 """What the rules of stage 6 (``workflow/rules/robustness.smk``) run, one function per rule.
 
 Each takes the rule's ``snakemake`` object; run one by hand by asking Snakemake for its output,
-e.g. ``snakemake --cores 2 --forcerun noise_robustness results/robustness/none/alpha0/seed0/noise.csv``.
+e.g. ``snakemake --cores 2 results/default/robustness/none/alpha0/seed0/noise.csv --forcerun noise_robustness``.
 The Brendel & Bethge workers (``spawn``) re-import the calling script as ``__mp_main__``, so the
 scripts call these functions under ``if __name__ == "__main__"``.
 """

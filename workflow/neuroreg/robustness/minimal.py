@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from ..config import defaults as config_defaults
+from ..progress import Progress
 from . import attacks as A
 from .parallel import run_minimal_parallel
 
@@ -88,6 +89,9 @@ def evaluate(model, x, y, s: Settings, *, device="cpu") -> dict:
     idx = np.flatnonzero(correct)
     xc, yc = x[idx], y[idx]
     records, starts_out = [], {}
+    runs = [int(steps) * len(_settings(name, s)) for norm in s.norms for steps in s.step_budgets
+            for name in s.attacks.get(norm, [])]
+    progress = Progress(f"attacks on {len(idx)} images", sum(runs), unit="attack step", logger=log)
     for norm in s.norms:
         start_d = np.zeros(len(x))
         if len(idx):  # a model that gets none of the images right has nothing to attack
@@ -116,6 +120,7 @@ def evaluate(model, x, y, s: Settings, *, device="cpu") -> dict:
                             dc = A.checked_distance(model, adv, xc, yc, norm)
                         dist[idx] = dc
                     records.append(Record(norm, name, label, int(steps), dist, time.perf_counter() - t0))
+                    progress.update(int(steps), note=f"({norm} {name} {label} steps={steps})")
                     log.info("%s %s %s steps=%d: median %.4g, %d failed, %.1f s", norm, name, label, steps,
                              np.median(dist), int(np.isinf(dist).sum()), records[-1].seconds)
     return {"records": records, "starts": starts_out, "correct": correct,

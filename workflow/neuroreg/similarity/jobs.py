@@ -1,7 +1,7 @@
 """What the rules of stage 4 (``workflow/rules/similarity.smk``) run, one function per rule.
 
 Each takes the rule's ``snakemake`` object; run one by hand by asking Snakemake for its output,
-e.g. ``snakemake --cores 2 --forcerun similarity_target results/similarity/neural_model.h5``.
+e.g. ``snakemake --cores 2 results/default/similarity/neural_model.h5 --forcerun similarity_target``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,376 @@
+"""A run's plan, printed before its first job: jobs per stage, the device of each GPU stage, the estimated wall time.
+
+Snakemake calls :func:`onstart` (the Snakefile's ``onstart:``) once the DAG is built, with the jobs it
+will run; ``python -m neuroreg.plan --configfile X [--cores N] [targets]`` prints the same plan without
+running anything (it runs Snakemake with ``NEUROREG_PLAN_ONLY=1``, which stops after the plan).
+
+The estimate covers the GPU stages (encoder, co-training, robustness), which dominate any run at the
+paper's scale, from per-step costs measured on this machine (:mod:`neuroreg.costs`: a few real steps of
+the configured networks on the device the jobs would use) times each job's steps:
+
+* encoder: ``max_epochs`` x steps of the training tier (an upper bound: early stopping ends sooner);
+* co-training: ``epochs`` x (steps, with the stimulus pass when alpha > 0, + the per-epoch test pass);
+* noise: ``noise_levels`` x test images forward; attacks: every attack, budget, setting and repetition
+  as forward+backward passes over all ``n_adversarial`` images (an upper bound: only the correctly
+  classified ones are attacked; Brendel & Bethge's CPU solver is not counted);
+* and each job's start-up (importing torch and the training code, measured too).
+
+Jobs of a stage share its GPU slots (the ``gpu`` resource; on a CPU, the cores / the rule's threads),
+so a stage's wall time is its total job time over the slots. Stages 1, 2, 4 and 7 (CPU, minutes at the
+default scale) are not included. Without a GPU, a run whose estimate exceeds :data:`WARN_HOURS`
+gets one warning naming :data:`LAPTOP_CONFIG`, the laptop-scale configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import grid
+from .progress import duration
+
+GPU_STAGES = ("encoder", "cotrain", "robustness")
+WARN_HOURS = 6.0
+LAPTOP_CONFIG = "config/laptop.yaml"
+LAPTOP_COMMAND = f"snakemake --cores 2 --configfile {LAPTOP_CONFIG}"
+PLAN_ONLY_ENV = "NEUROREG_PLAN_ONLY"  # 1: stop after printing the plan (python -m neuroreg.plan)
+NO_MEASURE_ENV = "NEUROREG_NO_MEASURE"  # 1: no step measurement, no estimate (the test suite's runs)
+REMEASURE_ENV = "NEUROREG_REMEASURE"  # 1: ignore the cached step costs
+CIFAR_SIZES = {10: (50_000, 10_000), 100: (50_000, 10_000)}  # training, test images of the standard sets
+
+
+@dataclass
+class Job:
+    rule: str
+    stage: str
+    wildcards: dict
+    threads: int = 1
+    gpu: int = 0  # the job's gpu resource (1: it takes one of the run's GPU slots)
+
+
+@dataclass
+class Plan:
+    run: str
+    root: str
+    jobs: list
+    devices: dict = field(default_factory=dict)  # stage -> description
+    seconds: dict = field(default_factory=dict)  # stage -> estimated wall seconds (GPU stages)
+    notes: dict = field(default_factory=dict)  # stage -> how it was estimated
+    gpu_visible: bool | None = None
+    problem: str = ""  # why there is no estimate
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.seconds.values())
+
+    def counts(self) -> dict:
+        out = {s: 0 for s in grid.STAGES}
+        for j in self.jobs:
+            out[j.stage] = out.get(j.stage, 0) + 1
+        return out
+
+    def warning(self) -> str:
+        """The one warning of a GPU-scale run on a machine without a GPU ("" otherwise)."""
+        if self.gpu_visible or self.gpu_visible is None or self.total_s < WARN_HOURS * 3600:
+            return ""
+        return (f"no GPU visible: this run's GPU stages would take about {duration(self.total_s)} on this CPU "
+                f"(estimate, {self.total_s / 3600:.0f} h). For every stage at laptop scale use {LAPTOP_CONFIG}: "
+                f"{LAPTOP_COMMAND}")
+
+
+# ---------------------------------------------------------------- jobs
+def _number(value):
+    """A Snakemake resource (a ``Resource`` with ``.value``, or a plain number) as a number, None if it is not one."""
+    value = getattr(value, "value", value)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def stage_of(rule) -> str:
+    """The stage of a Snakemake rule: its rule file (workflow/rules/<stage>.smk)."""
+    stem = Path(str(rule.snakefile)).stem
+    return stem if stem in grid.STAGES else "other"
+
+
+def jobs_of(dag) -> list[Job]:
+    """The jobs Snakemake will run (a DAG's ``needrun_jobs``), without the target rule ``all``."""
+    out = []
+    for job in dag.needrun_jobs():
+        if job.rule.name == "all":
+            continue
+        gpu = _number(job.resources.get("gpu", 0)) if hasattr(job.resources, "get") else 0
+        out.append(Job(job.rule.name, stage_of(job.rule), dict(job.wildcards), int(_number(job.threads) or 1),
+                       int(gpu or 0)))
+    return out
+
+
+# ---------------------------------------------------------------- what to measure, and the job times
+def _section(cfg: dict, rule: str) -> dict:
+    return grid.cotrain_params(grid.cifar100_cotrain(cfg) if rule.endswith("cifar100") else cfg["cotrain"])
+
+
+def _n_classes(rule: str) -> int:
+    return 100 if rule.endswith("cifar100") else 10
+
+
+def _stage_device(cfg: dict, stage: str) -> str:
+    return cfg["robustness" if stage == "robustness" else stage]["device"]
+
+
+def _scan_shape(cfg: dict, scan: str) -> tuple[int, int, tuple[int, int]]:
+    """(neurons, training trials, image (H, W)) of a scan: from its file when made, else from the config."""
+    path = Path(grid.resolve(f"{grid.RESULTS}/scans/{scan}.h5", cfg))
+    if path.is_file():
+        try:
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                tiers = f["tier"][()].astype(str)
+                return int(f["responses"].shape[1]), int((tiers == "train").sum()), tuple(f["images"].shape[1:3])
+        except Exception:  # noqa: BLE001 - an unreadable file fails in its own job, with its own error
+            pass
+    st = cfg["stimuli"]
+    return int(cfg["virtual_v1"]["n_neurons"]), int(round(0.9 * st["n_images"])), (st["height"], st["width"])
+
+
+def _cifar_sizes(cfg: dict, classes: int) -> tuple[int, int]:
+    """(training, test) images of the run's CIFAR: its HDF5 when made, a python-layout CIFAR-10 folder's
+    ``batches.meta``, else the standard sizes."""
+    name = "cifar10" if classes == 10 else "cifar100"
+    h5 = Path(grid.resolve(f"{grid.RESULTS}/data/{name}.h5", cfg))
+    try:
+        if h5.is_file():
+            import h5py
+
+            with h5py.File(h5, "r") as f:
+                return int(f["train/labels"].shape[0]), int(f["test/labels"].shape[0])
+        src = Path(cfg["data"].get(name) or "")
+        if classes == 10 and (src / "batches.meta").is_file():
+            from .ingest.cifar import restricted_loads
+
+            per = int(restricted_loads((src / "batches.meta").read_bytes(), src)["num_cases_per_batch"])
+            return per * len(list(src.glob("data_batch_*"))), per
+    except Exception:  # noqa: BLE001 - a bad CIFAR fails in its own job, with its own error
+        pass
+    return CIFAR_SIZES[classes]
+
+
+def specs(jobs: list[Job], cfg: dict, cores: int) -> list[dict]:
+    """The step costs the GPU stages' jobs need (:mod:`neuroreg.costs` specs), each once."""
+    out = {}
+
+    def add(spec):
+        out[repr(sorted(spec.items(), key=str))] = spec
+
+    for j in jobs:
+        threads = max(1, min(j.threads, cores))
+        dev = _stage_device(cfg, j.stage)
+        if j.rule == "encoder":
+            n, _, shape = _scan_shape(cfg, j.wildcards["scan"])
+            add({"kind": "encoder", "device": dev, "threads": threads, "encoder": cfg["encoder"], "n_neurons": n,
+                 "image_shape": list(shape)})
+        elif j.stage in ("cotrain", "robustness"):
+            base = {"device": dev, "threads": threads, "cotrain": _section(cfg, j.rule), "n_classes": _n_classes(j.rule)}
+            if j.stage == "cotrain":
+                st = cfg["stimuli"]
+                add({**base, "kind": "cotrain", "stimuli": float(j.wildcards.get("alpha", 0)) > 0,
+                     "stimulus_shape": [st["height"], st["width"]]})
+            add({**base, "kind": "forward"})
+            if j.rule == "adversarial_robustness":
+                add({**base, "kind": "forward_backward"})
+    return list(out.values())
+
+
+def attack_passes(cfg: dict) -> tuple[float, float]:
+    """(forward+backward passes, forward passes) per attacked image of one adversarial job."""
+    from .robustness.minimal import Settings, _settings
+
+    r = cfg["robustness"]
+    s = Settings.from_config(r)
+    fb = 0.0
+    for norm in s.norms:
+        for steps in s.step_budgets:
+            for name in s.attacks.get(norm, []):
+                for hp, _ in _settings(name, s):
+                    if name == "pgd":
+                        n = min(int(steps), int(s.pgd["max_steps"])) * int(s.pgd["search_steps"])
+                    elif name == "carlini_wagner":
+                        n = int(steps) * int(hp.get("binary_search_steps", 1))
+                    else:
+                        n = int(steps)
+                    fb += n * s.repetitions
+    forward = len(s.norms) * 2 * s.start_directions  # blended-noise starts: directions + line search
+    return fb, forward
+
+
+def job_seconds(job: Job, cfg: dict, seconds, threads: int) -> float:
+    """Estimated seconds of one job; ``seconds(spec)`` gives a measured per-step cost."""
+    dev = _stage_device(cfg, job.stage)
+    if job.rule == "encoder":
+        n, train, shape = _scan_shape(cfg, job.wildcards["scan"])
+        step = seconds({"kind": "encoder", "device": dev, "threads": threads, "encoder": cfg["encoder"],
+                        "n_neurons": n, "image_shape": list(shape)})
+        return cfg["encoder"]["max_epochs"] * math.ceil(train / cfg["encoder"]["batch_size"]) * step
+    if job.stage not in ("cotrain", "robustness"):
+        return 0.0
+    section, classes = _section(cfg, job.rule), _n_classes(job.rule)
+    base = {"device": dev, "threads": threads, "cotrain": section, "n_classes": classes}
+    n_train_all, n_test_all = _cifar_sizes(cfg, classes)
+    fwd = seconds({**base, "kind": "forward"})
+    if job.stage == "cotrain":
+        st = cfg["stimuli"]
+        step = seconds({**base, "kind": "cotrain", "stimuli": float(job.wildcards.get("alpha", 0)) > 0,
+                        "stimulus_shape": [st["height"], st["width"]]})
+        n_train = min(section.get("n_train") or n_train_all, n_train_all)
+        n_test = min(section.get("n_test") or n_test_all, n_test_all)
+        return section["epochs"] * (math.ceil(n_train / section["batch_size"]) * step + n_test * fwd)
+    r = cfg["robustness"]
+    if job.rule.startswith("noise_robustness"):
+        return len(r["noise_levels"]) * min(r["n_noise"] or n_test_all, n_test_all) * fwd
+    fb_passes, f_passes = attack_passes(cfg)
+    return min(r["n_adversarial"], n_test_all) * (fb_passes * seconds({**base, "kind": "forward_backward"}) + f_passes * fwd)
+
+
+def estimate(plan: Plan, cfg: dict, measured: dict, *, cores: int, gpu_slots: int | None, n_gpus: int,
+             startup_s: float = 0.0) -> None:
+    """Fill ``plan.seconds`` and ``plan.notes`` of the GPU stages from ``measured`` ({costs.key(spec): s});
+    every job adds ``startup_s`` (its imports)."""
+    from .costs import key
+
+    def seconds(spec):
+        return measured[key(spec)]
+
+    for stage in GPU_STAGES:
+        jobs = [j for j in plan.jobs if j.stage == stage]
+        if not jobs:
+            continue
+        on_gpu = plan.devices.get(stage, "").startswith("cuda")
+        times = [startup_s + job_seconds(j, cfg, seconds, max(1, min(j.threads, cores))) for j in jobs]
+        threads = max(j.threads for j in jobs)
+        slots = max(1, min(n_gpus * _jobs_per_gpu(), gpu_slots or n_gpus) if on_gpu else cores // max(1, min(threads, cores)))
+        if not on_gpu and gpu_slots is not None and any(j.gpu for j in jobs):
+            slots = max(1, min(slots, gpu_slots))  # the gpu resource limits them even on the CPU
+        plan.seconds[stage] = max(sum(times) / slots, max(times))
+        plan.notes[stage] = f"{len(jobs)} jobs, {slots} at a time, {duration(max(times))} the longest"
+        if any(j.rule == "adversarial_robustness" for j in jobs):
+            plan.notes[stage] += "; attacks at most (only correctly classified images are attacked)"
+
+
+def _jobs_per_gpu() -> int:
+    try:
+        return max(1, int(os.environ.get("NEUROREG_JOBS_PER_GPU", "1")))
+    except ValueError:
+        return 1
+
+
+def describe_devices(plan: Plan, cfg: dict, machine: dict | None, local: bool) -> None:
+    for stage in GPU_STAGES:
+        pref = _stage_device(cfg, stage)
+        if not local:
+            plan.devices[stage] = f"{pref}: the cluster's (not measured on this node)"
+        elif pref == "cpu":
+            plan.devices[stage] = "cpu (config: device cpu)"
+        elif machine is None:
+            plan.devices[stage] = f"{pref} (not checked)"
+        elif machine["n_gpus"]:
+            plan.devices[stage] = f"cuda: {machine['n_gpus']} x {machine['gpu']}"
+        else:
+            plan.devices[stage] = "cpu (no GPU visible)" + (" although device: cuda" if pref == "cuda" else "")
+    if machine is not None and local:
+        plan.gpu_visible = bool(machine["n_gpus"])
+
+
+def make_plan(jobs: list[Job], cfg: dict, *, cores: int, gpu_slots: int | None = None, local: bool = True,
+              measure: bool = True, remeasure: bool = False) -> Plan:
+    """The plan of ``jobs``: devices and, when ``measure``, the measured estimate (errors end up in ``problem``)."""
+    from . import costs
+
+    plan = Plan(cfg["run"], grid.results_root(cfg), jobs)
+    gpu_jobs = [j for j in jobs if j.stage in GPU_STAGES]
+    if not (measure and local):
+        describe_devices(plan, cfg, None, local)
+        plan.problem = "not measured" + ("" if local else " (cluster run)")
+        return plan
+    try:
+        answer = costs.measure(specs(gpu_jobs, cfg, cores), remeasure=remeasure)
+    except Exception as err:  # noqa: BLE001 - the plan never stops a run
+        describe_devices(plan, cfg, None, local)
+        plan.problem = f"could not measure step costs: {err}"
+        return plan
+    describe_devices(plan, cfg, answer["machine"], local)
+    estimate(plan, cfg, answer["seconds"], cores=cores, gpu_slots=gpu_slots, n_gpus=answer["machine"]["n_gpus"],
+             startup_s=answer["machine"].get("startup_s", 0.0))
+    return plan
+
+
+def format_plan(plan: Plan) -> str:
+    counts = plan.counts()
+    lines = [f"neuroreg plan of run '{plan.run}' (everything under {plan.root}/): {len(plan.jobs)} jobs",
+             f"  {'stage':<12}{'jobs':>5}  {'device':<34}estimate"]
+    for stage in grid.STAGES:
+        if not counts.get(stage):
+            continue
+        dev = plan.devices.get(stage, "cpu")
+        est = (f"{duration(plan.seconds[stage])} ({plan.notes[stage]})" if stage in plan.seconds
+               else ("-" if stage not in GPU_STAGES else plan.problem or "-"))
+        lines.append(f"  {stage:<12}{counts[stage]:>5}  {dev:<34}{est}")
+    if plan.seconds:
+        lines.append(f"  estimated wall time of the GPU stages: {duration(plan.total_s)} (from step costs measured "
+                     "now; stages data, reliability, similarity, figures not included)")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- Snakemake's onstart, and the CLI
+def onstart(workflow, cfg: dict) -> None:
+    """Print the plan of the jobs Snakemake is about to run (and the no-GPU warning, once for the run)."""
+    from snakemake.logging import logger
+
+    plan_only = os.environ.get(PLAN_ONLY_ENV) == "1"
+    try:
+        jobs = jobs_of(workflow.dag)
+        resources = getattr(workflow, "global_resources", None) or {}
+        gpu = _number(resources.get("gpu")) if hasattr(resources, "get") else None
+        plan = make_plan(jobs, cfg, cores=int(_number(workflow.cores) or 1), gpu_slots=None if gpu is None else int(gpu),
+                         local=bool(workflow.local_exec), measure=os.environ.get(NO_MEASURE_ENV) != "1",
+                         remeasure=os.environ.get(REMEASURE_ENV) == "1")
+    except KeyboardInterrupt:
+        logger.warning("Stopped (Ctrl-C) before the first job: nothing was changed.")
+        raise SystemExit(130) from None
+    text, warning = format_plan(plan), plan.warning()
+    if plan_only:
+        print(text + (f"\nWARNING: {warning}" if warning else ""), flush=True)
+        raise SystemExit(0)
+    logger.info(text)
+    if warning:
+        logger.warning(warning)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m neuroreg.plan", description=__doc__.splitlines()[0])
+    p.add_argument("targets", nargs="*", help="output files (default: the whole run)")
+    p.add_argument("--configfile", action="append", default=[], help="an overlay on config.yaml (repeatable)")
+    p.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--remeasure", action="store_true", help="measure the step costs again (ignore the cache)")
+    args = p.parse_args(argv)
+    snakefile = Path(__file__).resolve().parents[2] / "Snakefile"
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--cores", str(args.cores), *args.targets]
+    if args.configfile:
+        cmd += ["--configfile", *args.configfile]
+    env = dict(os.environ, **{PLAN_ONLY_ENV: "1"}, **({REMEASURE_ENV: "1"} if args.remeasure else {}))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-4000:])
+        return proc.returncode
+    if proc.stdout.strip():
+        print(proc.stdout.strip())
+    else:
+        print("Nothing to be done: every output of this run is up to date.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
