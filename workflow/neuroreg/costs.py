@@ -87,8 +87,8 @@ def cotrain_step(spec: dict, device) -> float:
     torch.manual_seed(0)
     model = resnet.build(arch=r.arch, num_classes=n_classes, width=r.width, layers=r.layers).to(device)
     mixer = LayerMixer(r.layers, center=r.center).to(device)
-    amp = device.type == "cuda"
-    if amp:
+    amp = train.use_bf16(r, device)  # the job's path: bf16 autocast where the device has it, NHWC if configured
+    if r.channels_last:
         model.to(memory_format=torch.channels_last)
     opt = train.make_optimizer(model, mixer, r)
     gd = torch.Generator(device=device).manual_seed(0)

@@ -249,12 +249,18 @@ def estimate(plan: Plan, cfg: dict, measured: dict, *, cores: int, gpu_slots: in
         if not jobs:
             continue
         on_gpu = plan.devices.get(stage, "").startswith("cuda")
-        times = [startup_s + job_seconds(j, cfg, seconds, max(1, min(j.threads, cores))) for j in jobs]
-        threads = max(j.threads for j in jobs)
-        slots = max(1, min(n_gpus * _jobs_per_gpu(), gpu_slots or n_gpus) if on_gpu else cores // max(1, min(threads, cores)))
-        if not on_gpu and gpu_slots is not None and any(j.gpu for j in jobs):
-            slots = max(1, min(slots, gpu_slots))  # the gpu resource limits them even on the CPU
-        plan.seconds[stage] = max(sum(times) / slots, max(times))
+        threads = [max(1, min(j.threads, cores)) for j in jobs]
+        times = [startup_s + job_seconds(j, cfg, seconds, t) for j, t in zip(jobs, threads)]
+        if on_gpu:
+            slots = max(1, min(n_gpus * _jobs_per_gpu(), gpu_slots or n_gpus))
+            wall = sum(times) / slots
+        else:  # the cores are shared: a job of t threads takes t of them for its time (jobs of 1 thread run side by side)
+            slots = max(1, cores // max(threads))
+            wall = sum(s * t for s, t in zip(times, threads)) / cores
+            if gpu_slots is not None and any(j.gpu for j in jobs):
+                slots = max(1, min(slots, gpu_slots))  # the gpu resource limits them even on the CPU
+                wall = max(wall, sum(times) / slots)
+        plan.seconds[stage] = max(wall, max(times))
         plan.notes[stage] = f"{len(jobs)} jobs, {slots} at a time, {duration(max(times))} the longest"
         if any(j.rule == "adversarial_robustness" for j in jobs):
             plan.notes[stage] += "; attacks at most (only correctly classified images are attacked)"
