@@ -113,7 +113,7 @@ def test_paper_vs_run_table():
     noise = noise_table()
     t = pvr.paper_vs_run(noise, adv_table(), corr)
     assert list(t.columns) == pvr.PAPER_VS_RUN_COLUMNS
-    assert len(t) == len(pvr.PAPER)
+    assert t[["quantity", "condition"]].head(len(pvr.PAPER)).apply(tuple, axis=1).tolist() == [q[:2] for q in pvr.PAPER]
     row = t[(t["quantity"] == "accuracy_at_highest_noise") & (t["condition"] == "none")].iloc[0]
     top = noise[(noise["condition"] == "none") & (noise["level"] == 0.2)]["accuracy"]
     assert row["paper"] == 0.20 and row["run"] == pytest.approx(top.mean()) and row["n_seeds"] == 3
@@ -123,6 +123,49 @@ def test_paper_vs_run_table():
     assert np.isnan(vgg["run"]) and "not in this run" in vgg["note"]  # no VGG runs
     empty = pvr.paper_vs_run(None, None, None)
     assert empty["run"].isna().all() and empty["paper"].notna().all()
+
+
+def claims_noise(gain, sem_scale=1.0):
+    """Accuracy per seed: none 0.60 clean, 0.35 at sd 0.06 and 0.30 at 0.08; neural_model 0.58 clean and
+    `gain` above none under noise; shuffle halfway; ground_truth like neural_model. The seeds add
+    -0.01, 0, +0.01 (times sem_scale): sd 0.01 * sem_scale, SEM that / sqrt(3)."""
+    base = {0.0: 0.60, 0.06: 0.35, 0.08: 0.30}
+    rows = []
+    for cond, clean_cost, g in (("none", 0, 0), ("neural_model", 0.02, gain), ("shuffle", 0.01, gain / 2),
+                                ("ground_truth", 0.0, gain)):
+        for s, jitter in zip((0, 1, 2), (-0.01, 0.0, 0.01)):
+            for lv, acc in base.items():
+                acc = acc - clean_cost if lv == 0 else acc + g
+                rows.append({"condition": cond, "seed": s, "level": lv, "accuracy": acc + jitter * sem_scale})
+    return pd.DataFrame(rows)
+
+
+def test_claims_on_hand_cases():
+    """The paper's qualitative results as rows: each difference, its SEM and whether it holds, by hand."""
+    gamma = pd.DataFrame({"seed": [0, 1, 2], "gamma_1": [0.0, 0.0, 0.5], "gamma_5": [1.0, 0.0, 0.5],
+                          "gamma_9": [0.0, 1.0, 0.0]})
+    adv = pd.DataFrame({"condition": ["none"] * 3 + ["neural_model"] * 3, "seed": [0, 1, 2] * 2, "norm": ["L2"] * 6,
+                        "median": [0.1, 0.1, 0.1, 0.12, 0.13, 0.14]})
+    t = pd.DataFrame(pvr.claims(claims_noise(0.10), adv, gamma=gamma)).set_index(["quantity", "condition"])
+    cost = t.loc[("clean_cost", "none - neural_model")]
+    assert cost["run"] == pytest.approx(0.02) and cost["run_sem"] == pytest.approx(np.hypot(0.01, 0.01) / np.sqrt(3))
+    assert cost["holds"] == "yes" and cost["n_seeds"] == 3
+    gain = t.loc[("gain_at_sd0.06", "neural_model - none")]
+    assert gain["run"] == pytest.approx(0.10) and gain["holds"] == "yes" and "apart" in gain["note"]
+    assert t.loc[("difference_at_sd0.08", "shuffle - neural_model"), "holds"] == "yes"  # 0.05 below
+    assert t.loc[("difference_at_sd0.08", "ground_truth - neural_model"), "holds"] == "yes"  # equal
+    assert t.loc[("accuracy_at_sd0.08", "none"), "run"] == pytest.approx(0.30)
+    assert t.loc[("median_L2_gain", "neural_model - none"), "run"] == pytest.approx(0.03)
+    assert t.loc[("median_L2_gain", "neural_model - none"), "holds"] == "yes"
+    top = t.loc[("max_gamma", "neural_model")]
+    assert top["run"] == pytest.approx(2.5 / 3) and top["holds"] == "NO" and "seed 2: 1" in top["note"]
+    # a 3-point gain fails the 5-point criterion; a 6-point gain with seeds spread +-0.1 is not 2 SEM apart
+    small = pd.DataFrame(pvr.claims(claims_noise(0.03), None)).set_index(["quantity", "condition"])
+    assert small.loc[("gain_at_sd0.06", "neural_model - none"), "holds"] == "NO"
+    noisy = pd.DataFrame(pvr.claims(claims_noise(0.06, sem_scale=10), None)).set_index(["quantity", "condition"])
+    assert noisy.loc[("gain_at_sd0.06", "neural_model - none"), "holds"] == "NO"
+    assert "overlapping" in noisy.loc[("gain_at_sd0.06", "neural_model - none"), "note"]
+    assert pvr.claims(None, None) == []
 
 
 def write_checks(root, runs):

@@ -9,6 +9,9 @@ FIG_NOISE = [grid.robustness_path(*run, "noise.csv") for run in FIG_RUNS]
 FIG_SWEEP_NOISE = [grid.robustness_path(*run, "noise.csv") for run in grid.sweep_runs(config)]
 FIG_ADV = [grid.robustness_path(*run, "adversarial.csv") for run in FIG_ADV_RUNS]
 FIG_ADV_STEPS = [grid.robustness_path(*run, "adversarial_steps.csv") for run in FIG_ADV_RUNS]
+FIG_NM_METRICS = [  # final gamma of the main-text neural_model runs (the collapse, paper vs run)
+    grid.cotrain_path(*run, "metrics.json") for run in FIG_RUNS if run[0] == "neural_model"
+]
 FIG_CHECKS = [
     grid.robustness_path(*run, "checks.json") for run in FIG_ADV_RUNS
 ]  # sanity checks, shown beside the numbers
@@ -169,6 +172,7 @@ rule paper_vs_run:
         adversarial=FIG_ADV,
         checks=FIG_CHECKS,
         correlations="<results>/tables/similarity_correlations.csv",
+        metrics=FIG_NM_METRICS,
     output:
         report(
             "<results>/tables/paper_vs_run.csv",

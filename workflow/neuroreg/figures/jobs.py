@@ -6,6 +6,8 @@ e.g. ``snakemake --cores 1 results/default/figures/fig6_alpha_sweep.png --forcer
 
 from __future__ import annotations
 
+import json
+
 import logging
 from pathlib import Path
 
@@ -98,7 +100,11 @@ def paper_vs_run(smk) -> None:
     noise = read_runs(smk.input.noise) if smk.input.noise else None
     adv = read_runs(smk.input.adversarial) if smk.input.adversarial else None
     checks = read_checks(smk.input.checks) if smk.input.checks else None
-    table = paper_table(noise, adv, pd.read_csv(smk.input.correlations), checks=checks)
+    gamma = None
+    if smk.input.get("metrics"):
+        metrics = [json.loads(Path(p).read_text()) for p in smk.input.metrics]
+        gamma = pd.DataFrame([{"seed": m["seed"], **m["gamma"]} for m in metrics if m["alpha"] > 0])
+    table = paper_table(noise, adv, pd.read_csv(smk.input.correlations), checks=checks, gamma=gamma)
     with atomic_output(smk.output[0]) as tmp:
         table.to_csv(tmp, index=False, float_format="%.5g")
     log.info("\n%s", table.to_string(index=False))

@@ -87,7 +87,7 @@ def summary_rst(run: str, checks: pd.DataFrame, paper_vs_run: pd.DataFrame | Non
     if len(checks):
         body += [list_table(checks, "Sanity checks"), ""]
     if paper_vs_run is not None:
-        cols = [c for c in ("quantity", "condition", "paper", "run", "run_sem", "n_seeds", "checks", "unit")
+        cols = [c for c in ("quantity", "condition", "paper", "run", "run_sem", "n_seeds", "checks", "holds", "unit")
                 if c in paper_vs_run.columns]
         body += ["The paper beside this run (paper_vs_run.csv; notes in the table's entry of this report):", "",
                  list_table(paper_vs_run[cols], "Paper vs this run"), ""]
