@@ -52,8 +52,9 @@ def table(out: Path) -> pd.DataFrame:
         d = json.loads(line)
         a = d["args"]
         rows.append({"tag": a["tag"], "n_train": a["n_train"], "epochs": a["epochs"], "augment": a["augment"],
-                     "alpha": a["alpha"], "layers": a["layers"], "target": Path(a["target"]).stem if a["target"] else "none",
-                     "seed": a["seed"], **{f"acc@{k}": round(100 * v, 1) for k, v in d["noise"].items()},
+                     "alpha": a["alpha"], "layers": a["layers"], "sb": a.get("stimulus_batch") or 64, "target": Path(a["target"]).stem if a["target"] else "none",
+                     "seed": a["seed"], "path": "plain" if a.get("precision") == "fp32" and not a.get("channels_last", True) else "fast",
+                     **{f"acc@{k}": round(100 * v, 1) for k, v in d["noise"].items()},
                      "sim_loss": round(d["similarity_loss"][-1], 3) if d["similarity_loss"][-1] == d["similarity_loss"][-1] else None,
                      "top_gamma": max(d["gamma"], key=d["gamma"].get) if a["alpha"] > 0 else "", "minutes": round(d["seconds"] / 60, 1)})
     return pd.DataFrame(rows)
@@ -62,8 +63,8 @@ def table(out: Path) -> pd.DataFrame:
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tag", default="trial")
-    p.add_argument("--cifar", default="results/data/cifar10.h5", help="a pipeline's cifar10.h5 (its test split is not read)")
-    p.add_argument("--stimuli", default="results/data/stimuli.h5")
+    p.add_argument("--cifar", default="results/laptop/data/cifar10.h5", help="a pipeline's cifar10.h5 (its test split is not read)")
+    p.add_argument("--stimuli", default="results/laptop/data/stimuli.h5")
     p.add_argument("--target", default=None, help="similarity target HDF5 (needed for alpha > 0)")
     p.add_argument("--n-train", type=int, default=10000)
     p.add_argument("--n-validation", type=int, default=5000)
@@ -77,6 +78,9 @@ def main():
     p.add_argument("--stimulus-batch", type=int, default=None)
     p.add_argument("--bn-running-stats", default="all")
     p.add_argument("--clamp-eps", type=float, default=1e-3)
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+                   help="fp32 with --no-channels-last: the plain loop the fast path is checked against")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=OUT)
@@ -91,7 +95,8 @@ def main():
     stim = data.load_stimuli(a.stimuli, a.target, "cpu") if a.alpha > 0 else None
     r = train.Recipe(width=a.width, epochs=a.epochs, lr_step=a.lr_step, lr_reset_epoch=a.lr_reset, seed=a.seed,
                      alpha=a.alpha, layers=tuple(int(k) for k in a.layers.split(",")), augment=a.augment,
-                     stimulus_batch_size=a.stimulus_batch, bn_running_stats=a.bn_running_stats, clamp_eps=a.clamp_eps)
+                     stimulus_batch_size=a.stimulus_batch, bn_running_stats=a.bn_running_stats, clamp_eps=a.clamp_eps,
+                     precision=a.precision, channels_last=a.channels_last)
     t0 = time.perf_counter()
     model, mixer, hist = train.train(r, cifar, stim, device="cpu")
     seconds = time.perf_counter() - t0

@@ -35,6 +35,29 @@ def test_dry_run_of_default_config_lists_every_stage():
         assert rule in proc.stdout, f"{rule} missing from the default DAG"
 
 
+def test_dry_run_of_the_laptop_config_has_every_stage_and_model():
+    """config/laptop.yaml (README's first command): 2 scans, 5 conditions x 3 seeds (+ the alpha sweep's own
+    runs), noise for every model, attacks on none/shuffle/neural_model, the report's figures, under results/laptop/."""
+    if not (REPO.parent / "shared" / "data").exists():
+        pytest.skip("../shared/data is absent")
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--cores", "2", "--quiet", "rules",
+                           "--configfile", "config/laptop.yaml"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    cfg = yaml.safe_load((REPO / "config" / "laptop.yaml").read_text())
+    seeds, sweep = cfg["cotrain"]["seeds"], cfg["cotrain"]["alpha_sweep"]
+    extra = [a for a in sweep["alphas"] if a not in (0, cfg["cotrain"]["alpha"])]
+    assert counts["simulate_scan"] == counts["encoder"] == 2
+    assert counts["cotrain"] == 5 * len(seeds) + len(extra) * len(sweep["seeds"])
+    assert counts["noise_robustness"] == counts["cotrain"]
+    assert counts["adversarial_robustness"] == 3 * len(seeds)
+    assert len(seeds) >= 3 and cfg["run"] == "laptop"
+
+
 def test_every_stage_made_its_files(pipeline):
     root, cfg = pipeline
     r = root / "results" / cfg["run"]
