@@ -42,7 +42,7 @@ WILDCARDS = {
 #: cotrain keys that choose the runs rather than how one run trains (the run's alpha is its wildcard).
 RUN_CHOICE_KEYS = ("seeds", "conditions", "alpha_sweep", "alpha")
 #: cotrain keys that say how a job runs, not what it computes (its threads are the rule's ``threads:``).
-EXECUTION_KEYS = ("threads",)
+EXECUTION_KEYS = ("threads", "mem_mb")
 #: robustness keys of the noise evaluation and of the adversarial one.
 NOISE_KEYS = ("noise_levels", "noise_seed", "n_noise", "device", "batch_size")
 ATTACK_KEYS = ("n_adversarial", "device", "norms", "attacks", "step_budgets", "hyperparameters", "pgd",

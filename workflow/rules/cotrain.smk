@@ -26,7 +26,7 @@ rule cotrain:
     threads: config["cotrain"]["threads"]
     resources:
         gpu=0 if config["cotrain"]["device"] == "cpu" else 1,
-        mem_mb=16000,
+        mem_mb=config["cotrain"]["mem_mb"],
         runtime=240,
     params:
         cotrain=grid.cotrain_params(config["cotrain"]),

@@ -28,7 +28,7 @@ rule noise_robustness:
     threads: 2
     resources:
         gpu=ROBUST_GPU,
-        mem_mb=8000,
+        mem_mb=ROBUST["mem_mb"] // 2,
         runtime=30,
     params:
         robustness=grid.noise_params(ROBUST),
@@ -71,7 +71,7 @@ rule adversarial_robustness:
     threads: ROBUST["processes"] or workflow.cores
     resources:
         gpu=ROBUST_GPU,
-        mem_mb=16000,
+        mem_mb=ROBUST["mem_mb"],
         runtime=ROBUST["runtime_min"],
     params:
         robustness=grid.attack_params(ROBUST),
