@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .robustness import RUN_PATH
+from .robustness import RUN_PATH, _order
 
 
 def read_checks(paths) -> pd.DataFrame:
@@ -65,7 +65,6 @@ PAPER = [
 ]
 PAPER_VS_RUN_COLUMNS = ["quantity", "condition", "paper", "run", "run_sem", "n_seeds", "checks", "holds", "unit", "note"]
 CLAIM_LEVELS = (0.06, 0.08)  # noise sd of the claims: discernible noise where the paper's Fig. 4A curves separate
-CONDITIONS = ["none", "neural_model", "neural_data", "shuffle", "ground_truth", "vgg"]
 
 
 def paper_vs_run(noise: pd.DataFrame | None, adv: pd.DataFrame | None, correlations: pd.DataFrame | None,
@@ -88,16 +87,12 @@ def paper_vs_run(noise: pd.DataFrame | None, adv: pd.DataFrame | None, correlati
             if noise is not None and (noise["condition"] == cond).any():
                 d = noise[noise["condition"] == cond]
                 top = d["level"].max()
-                v = d[d["level"] == top]["accuracy"]
-                run, n = v.mean(), len(v)
-                sem = v.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+                run, sem, n = _mean_sem(d[d["level"] == top]["accuracy"])
                 note += f"; run: noise sd {top:g} (the paper's highest level is not stated numerically)"
         elif quantity.startswith("median_"):
             norm = quantity.split("_", 1)[1]
             if adv is not None and ((adv["condition"] == cond) & (adv["norm"] == norm)).any():
-                v = adv[(adv["condition"] == cond) & (adv["norm"] == norm)]["median"]
-                run, n = v.mean(), len(v)
-                sem = v.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+                run, sem, n = _mean_sem(adv[(adv["condition"] == cond) & (adv["norm"] == norm)]["median"])
                 note += "; run: mean over seeds of the median over images"
                 check = check_summary(checks, cond)
         elif correlations is not None and quantity in correlations.columns:
@@ -153,7 +148,7 @@ def claims(noise: pd.DataFrame | None, adv: pd.DataFrame | None, checks: pd.Data
         rows.append({"quantity": quantity, "condition": cond, "paper": paper, "run": run, "run_sem": sem,
                      "n_seeds": n if n else np.nan, "checks": check, "holds": _yes(holds), "unit": unit, "note": note})
 
-    present = [c for c in CONDITIONS if noise is not None and (noise["condition"] == c).any()]
+    present = _order(noise["condition"]) if noise is not None else []
     levels = [0.0] + [lv for lv in CLAIM_LEVELS if noise is not None and np.isclose(noise["level"], lv).any()]
     for lv in levels:
         for c in present:
