@@ -105,6 +105,26 @@ def test_params_do_not_hold_the_run_choices(default):
     assert grid.noise_params(changed["robustness"]) != grid.noise_params(default["robustness"])
 
 
+def test_threads_are_not_params(default):
+    """How many threads a job gets does not change what it computes: changing them reruns nothing."""
+    more = C.load(overrides={"encoder": {"threads": 1}, "cotrain": {"threads": 1, "mem_mb": 999}})
+    assert grid.encoder_params(more["encoder"]) == grid.encoder_params(default["encoder"])
+    assert grid.cotrain_params(more["cotrain"]) == grid.cotrain_params(default["cotrain"])
+    assert "threads" not in grid.encoder_params(default["encoder"]) and "lr" in grid.encoder_params(default["encoder"])
+
+
+def test_priorities_start_what_gates_the_most_work(default):
+    """Encoders gate the neural targets and so half of the trainings; attacked runs go before the rest,
+    so the attacks overlap the remaining trainings (the laptop run's hour, README)."""
+    p = grid.PRIORITY
+    assert p["encoder"] > p["similarity"] > p["adversarial"] > p["attacked_cotrain"] > p["cotrain"] > 0
+    attacked = grid.adversarial_runs(default)
+    others = [r for r in grid.cotrain_runs(default) if r not in attacked]
+    assert attacked and others
+    assert {grid.cotrain_priority(default, *r) for r in attacked} == {p["attacked_cotrain"]}
+    assert {grid.cotrain_priority(default, *r) for r in others} == {p["cotrain"]}
+
+
 def test_paths_and_alpha_labels():
     assert grid.alpha_label(20) == "20" and grid.alpha_label(0.5) == "0.5" and grid.alpha_label(0) == "0"
     assert grid.cotrain_path("none", "0", "1", "model.pt") == "<results>/cotrain/none/alpha0/seed1/model.pt"

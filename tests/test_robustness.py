@@ -189,6 +189,47 @@ def test_bad_inputs_raise_input_error(tmp_path):
         io.load_test(tmp_path / "c.h5")
 
 
+def near_boundary(model, distances, seed=2):
+    """Images at known L2 distances ``distances`` from the linear model's decision boundary."""
+    g = torch.Generator().manual_seed(seed)
+    x = 0.4 + 0.2 * torch.rand(len(distances), 1, 8, 8, generator=g)
+    m, w = model.margin(x)
+    u = (w / w.norm()).reshape(1, 1, 8, 8)
+    x = x - (m / w.norm())[:, None, None, None] * u + torch.as_tensor(distances)[:, None, None, None].float() * u
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return x, y
+
+
+def test_ddn_cannot_go_below_its_radius_floor_and_the_check_says_so():
+    """Known answer: DDN from radius 1 with 10 steps reports every image at init (1 + g) (1 - g)^8 = 0.70 although
+    the true minimal perturbations are 0.002-0.01; from radius 0.001 with 100 steps it finds them."""
+    model = Linear2().eval()
+    true = np.linspace(0.002, 0.01, 8)
+    x, y = near_boundary(model, true)
+    assert np.allclose(analytic(model, x)["L2"], true, rtol=1e-3)
+    base = {**SMALL, "norms": ("L2",), "attacks": {"L2": ["ddn"]}}
+    floor = A.radius_floor("ddn", 10, {"gamma": 0.05})
+    assert floor == pytest.approx(1.05 * 0.95**8) and A.radius_floor("pgd", 10, {}) is None
+    bound = minimal.evaluate(model, x, y, minimal.Settings(**{**base, "step_budgets": (10,)}))
+    d, _, _ = minimal.best_per_image(bound["records"], "L2")
+    assert np.allclose(d, floor, rtol=1e-4), d  # the schedule, not the model
+    c = checks.run_checks(model, x, y, bound)
+    assert not c["radius_floor"]["passed"] and c["radius_floor"]["per_norm"]["L2"]["fraction_at_floor"]["10"] == 1
+    assert "radius_floor (L2)" in c["failed"]
+    _, _, steps = minimal.tables(bound, np.arange(len(x)))
+    assert steps.floor_fraction.tolist() == [1.0]
+
+    s = minimal.Settings(**{**base, "step_budgets": (100,), "hyperparameters": {"ddn": {"gamma": [0.05],
+                                                                                         "init_epsilon": [0.001]}}})
+    free = minimal.evaluate(model, x, y, s)
+    d, _, setting = minimal.best_per_image(free["records"], "L2")
+    assert np.all(d >= true * (1 - 1e-3)) and np.all(d <= true * 1.06), d / true
+    assert setting[0] == "gamma=0.05,init_epsilon=0.001,steps=100"
+    c = checks.run_checks(model, x, y, free)
+    assert c["radius_floor"]["passed"] and c["passed"], c["failed"]
+
+
 def test_model_wrong_on_every_image_scores_zero():
     """Nothing to attack: every distance is 0 and the evaluation still completes."""
     model = Linear2()

@@ -41,7 +41,7 @@ WILDCARDS = {
 }
 #: cotrain keys that choose the runs rather than how one run trains (the run's alpha is its wildcard).
 RUN_CHOICE_KEYS = ("seeds", "conditions", "alpha_sweep", "alpha")
-#: cotrain keys that say how a job runs, not what it computes (its threads are the rule's ``threads:``).
+#: cotrain and encoder keys that say how a job runs, not what it computes (its threads are the rule's ``threads:``).
 EXECUTION_KEYS = ("threads", "mem_mb")
 #: robustness keys of the noise evaluation and of the adversarial one.
 NOISE_KEYS = ("noise_levels", "noise_seed", "n_noise", "device", "batch_size")
@@ -183,6 +183,17 @@ def adversarial_runs(cfg: dict) -> list[tuple[str, str, str]]:
     return main_runs(cfg, [c for c in cfg["cotrain"]["conditions"] if c in wanted], cfg["cotrain"]["seeds"])
 
 
+#: Snakemake priorities (higher first among the jobs ready to run): what gates the most work goes first.
+PRIORITY = {"encoder": 100, "similarity": 90, "adversarial": 60, "attacked_cotrain": 50, "cotrain": 10}
+
+
+def cotrain_priority(cfg: dict, target: str, alpha: str, seed: str) -> int:
+    """A co-training run that is attacked afterwards goes before one that is not, so the attacks
+    overlap the remaining trainings instead of trailing after the last one."""
+    attacked = (target, alpha, seed) in adversarial_runs(cfg)
+    return PRIORITY["attacked_cotrain" if attacked else "cotrain"]
+
+
 def cifar100_cotrain(cfg: dict) -> dict:
     """The cotrain section as the CIFAR-100 runs use it: ``cifar100`` keys over ``cotrain``'s."""
     return {**cfg["cotrain"], **CIFAR100_NETWORK, **cfg.get("cifar100", {})}
@@ -213,6 +224,11 @@ def cifar100_path(stage: str, target, alpha, seed, name: str) -> str:
 def cotrain_params(section: dict) -> dict:
     """The recipe of one co-training run: a cotrain (or CIFAR-100) section without the run choices."""
     return {k: v for k, v in section.items() if k not in RUN_CHOICE_KEYS + EXECUTION_KEYS}
+
+
+def encoder_params(section: dict) -> dict:
+    """What one encoder job computes: the encoder section without its threads."""
+    return {k: v for k, v in section.items() if k not in EXECUTION_KEYS}
 
 
 def noise_params(robustness: dict) -> dict:

@@ -171,7 +171,7 @@ def specs(jobs: list[Job], cfg: dict, cores: int) -> list[dict]:
         dev = _stage_device(cfg, j.stage)
         if j.rule == "encoder":
             n, _, shape = _scan_shape(cfg, j.wildcards["scan"])
-            add({"kind": "encoder", "device": dev, "threads": threads, "encoder": cfg["encoder"], "n_neurons": n,
+            add({"kind": "encoder", "device": dev, "threads": threads, "encoder": grid.encoder_params(cfg["encoder"]), "n_neurons": n,
                  "image_shape": list(shape)})
         elif j.stage in ("cotrain", "robustness"):
             base = {"device": dev, "threads": threads, "cotrain": _section(cfg, j.rule), "n_classes": _n_classes(j.rule)}
@@ -212,7 +212,7 @@ def job_seconds(job: Job, cfg: dict, seconds, threads: int) -> float:
     dev = _stage_device(cfg, job.stage)
     if job.rule == "encoder":
         n, train, shape = _scan_shape(cfg, job.wildcards["scan"])
-        step = seconds({"kind": "encoder", "device": dev, "threads": threads, "encoder": cfg["encoder"],
+        step = seconds({"kind": "encoder", "device": dev, "threads": threads, "encoder": grid.encoder_params(cfg["encoder"]),
                         "n_neurons": n, "image_shape": list(shape)})
         return cfg["encoder"]["max_epochs"] * math.ceil(train / cfg["encoder"]["batch_size"]) * step
     if job.stage not in ("cotrain", "robustness"):

@@ -21,6 +21,7 @@ rule cotrain:
         target=WILDCARDS["target"],
         alpha=WILDCARDS["alpha"],
         seed=WILDCARDS["seed"],
+    priority: lambda wc: grid.cotrain_priority(config, wc.target, wc.alpha, wc.seed)
     conda:
         "../../envs/neuroreg.yaml"
     threads: config["cotrain"]["threads"]

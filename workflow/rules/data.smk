@@ -58,6 +58,7 @@ rule simulate_scan:
         "<benchmarks>/scans/{scan}.tsv"
     wildcard_constraints:
         scan="|".join(VIRTUAL_SCANS) if VIRTUAL_SCANS else "NO_VIRTUAL_SCANS",
+    priority: grid.PRIORITY["encoder"]  # the encoders wait for it
     conda:
         "../../envs/neuroreg.yaml"
     threads: 1

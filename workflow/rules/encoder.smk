@@ -15,16 +15,18 @@ rule encoder:
         "<logs>/encoders/{scan}.log",
     benchmark:
         "<benchmarks>/encoders/{scan}.tsv"
+    # first: the neural targets, and so half of the co-training runs, wait for the encoders
+    priority: grid.PRIORITY["encoder"]
     conda:
         "../../envs/neuroreg.yaml"
-    threads: 2
+    threads: config["encoder"]["threads"]
     resources:
         # a GPU job unless the config pins the CPU (on a CPU-only machine the job runs on the CPU)
         gpu=0 if config["encoder"]["device"] == "cpu" else 1,
         mem_mb=8000,
         runtime=120,
     params:
-        encoder=config["encoder"],
+        encoder=grid.encoder_params(config["encoder"]),
         seed=lambda wc: seeds.encoder_seed(config["seed"], wc.scan),
     script:
         "../scripts/encoder.py"

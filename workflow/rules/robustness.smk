@@ -66,6 +66,7 @@ rule adversarial_robustness:
         target=WILDCARDS["target"],
         alpha=WILDCARDS["alpha"],
         seed=WILDCARDS["seed"],
+    priority: grid.PRIORITY["adversarial"]
     conda:
         "../../envs/neuroreg.yaml"
     threads: ROBUST["processes"] or workflow.cores

@@ -19,6 +19,7 @@ rule similarity_target:
         "<benchmarks>/similarity/{target}.tsv"
     wildcard_constraints:
         target="|".join(SIM_SCAN_TARGETS) or "NO_TARGETS",
+    priority: grid.PRIORITY["similarity"]
     conda:
         "../../envs/neuroreg.yaml"
     threads: 2
@@ -48,6 +49,7 @@ rule similarity_single_scan:
         "<logs>/similarity/neural_model_{scan}.log",
     benchmark:
         "<benchmarks>/similarity/neural_model_{scan}.tsv"
+    priority: grid.PRIORITY["similarity"]
     conda:
         "../../envs/neuroreg.yaml"
     threads: 2

@@ -64,7 +64,11 @@ class EncoderConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "EncoderConfig":
-        """From an ``encoder`` config section; a key that is not a field is an error naming it."""
+        """From an ``encoder`` config section; a key that is not a field is an error naming it. The
+        section's execution keys (``threads``: how a job runs, not what it computes) are left out."""
+        from ..grid import EXECUTION_KEYS
+
+        d = {k: v for k, v in d.items() if k not in EXECUTION_KEYS}
         unknown = sorted(set(d) - set(cls.__dataclass_fields__))
         if unknown:
             raise InputError("config", "encoder", f"unknown keys {unknown}")

@@ -45,7 +45,8 @@ def fig5_adversarial_steps(smk) -> None:
     steps = read_runs(smk.input.steps)
     log.info("median perturbation vs steps:\n%s",
              mean_sem(steps, ["norm", "condition", "steps"], "median").to_string(index=False))
-    plot_adversarial_steps(steps, smk.output.png, checks=read_checks(smk.input.checks))
+    plot_adversarial_steps(steps, smk.output.png, checks=read_checks(smk.input.checks),
+                           max_floor_fraction=smk.config["robustness"]["masking_max_fraction"])
 
 
 @job

@@ -125,10 +125,22 @@ def plot_noise_robustness(summary: pd.DataFrame, path, *, examples: np.ndarray |
     save(fig, path)
 
 
-def plot_adversarial_steps(steps: pd.DataFrame, path, checks: pd.DataFrame | None = None) -> None:
+def _floored(d: pd.DataFrame, max_fraction: float) -> set:
+    """(condition, steps) where some seed's best distances sit at DDN's radius floor for more than
+    ``max_fraction`` of its correct images (column floor_fraction of adversarial_steps.csv)."""
+    if "floor_fraction" not in d or d.empty:
+        return set()
+    bad = d[d["floor_fraction"].fillna(0) > max_fraction]
+    return set(zip(bad["condition"], bad["steps"]))
+
+
+def plot_adversarial_steps(steps: pd.DataFrame, path, checks: pd.DataFrame | None = None,
+                           max_floor_fraction: float = 0.05) -> None:
     """Fig. 5: median minimal L2 and Linf perturbation vs attack steps per condition (mean +- SEM over seeds).
 
-    steps: columns condition, seed, norm, steps, median (the adversarial_steps.csv rows of every run).
+    steps: columns condition, seed, norm, steps, median and floor_fraction (the adversarial_steps.csv rows
+    of every run). A point drawn open has, for some seed, more than ``max_floor_fraction`` of its images at
+    the attack's radius floor (checks.radius_floor): its median is the attack schedule's, an upper bound.
     checks: :func:`neuroreg.figures.paper_vs_run.read_checks` of the same runs; a condition with a failed sanity check is marked in the
     legend and the failures are listed below the plot.
     """
@@ -139,11 +151,18 @@ def plot_adversarial_steps(steps: pd.DataFrame, path, checks: pd.DataFrame | Non
         if d.empty:
             ax.text(0.5, 0.5, f"no {norm} results", ha="center", va="center", transform=ax.transAxes)
         s = mean_sem(d, ["condition", "steps"], "median") if len(d) else d
+        floored = _floored(d, max_floor_fraction)
         for c in _order(s["condition"]) if len(d) else []:
             e = s[s["condition"] == c].sort_values("steps")
             flag = " (check FAILED)" if any(fc == c for fc, _ in failed) else ""
             ax.errorbar(e["steps"], e["mean"], yerr=e["sem"].fillna(0), color=_color(c), marker="o", ms=3.5,
                         capsize=2.5, label=_label(c) + flag)
+            open_ = e[[(c, st) in floored for st in e["steps"]]]
+            ax.plot(open_["steps"], open_["mean"], ls="none", marker="o", ms=6, mfc="white", mec=_color(c), mew=1.3,
+                    zorder=5)
+        if floored:
+            ax.plot([], [], ls="none", marker="o", ms=6, mfc="white", mec="0.3", mew=1.3,
+                    label=f"open: > {max_floor_fraction:.0%} of images at\nthe attack's radius floor (upper bound)")
         ax.set_xscale("log")
         ax.set_xlabel("attack steps (gradient queries)")
         ax.set_ylabel(f"median minimal {NORM_LABELS[norm]} perturbation\n(pixel scale 0-1)")

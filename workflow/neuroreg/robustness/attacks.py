@@ -120,6 +120,22 @@ def build(name: str, norm: str, steps: int, hp: dict, n: int = 1):
     raise ValueError(f"robustness.attacks: no attack {name!r} for {norm}")
 
 
+def radius_floor(name: str, steps: int, hp: dict) -> float | None:
+    """The smallest distance an attack with a radius schedule can report, or None (no such floor).
+
+    DDN (Foolbox ``DDNAttack``) checks the iterate of the previous step at each of its ``steps`` steps;
+    its radius starts at ``init_epsilon``, grows by (1 + gamma) after the clean first step and shrinks
+    by at most (1 - gamma) a step after that, so no iterate it checks is smaller than
+    init_epsilon (1 + gamma) (1 - gamma)^(steps - 2). An image whose distance sits there was adversarial
+    at every step: its true minimal perturbation may be smaller, and a median of such images measures
+    the schedule, not the model (checks.radius_floor).
+    """
+    if name != "ddn":
+        return None
+    gamma, init = float(hp.get("gamma", 0.05)), float(hp.get("init_epsilon", 1.0))
+    return init * (1 + gamma) * (1 - gamma) ** max(int(steps) - 2, 0)
+
+
 def run_minimal(model, x, y, name, norm, steps, hp, starts=None, device="cpu") -> torch.Tensor:
     """Raw adversarials (N, ...) of one Foolbox minimal attack (epsilons=None)."""
     attack = build(name, norm, steps, hp, n=len(x))

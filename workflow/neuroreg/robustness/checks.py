@@ -12,6 +12,11 @@
    ``max_fraction`` of the correct images the reference is smaller than the best gradient
    distance times (1 - tolerance). Brendel & Bethge is excluded: it starts from the
    reference, so it can never be worse. Not applicable to norms with no such attack (L0, L1).
+4. ``radius_floor``: an attack with a radius schedule (DDN) cannot report a distance below its
+   floor (:func:`attacks.radius_floor`); an image whose best distance sits there measures the
+   schedule, not the model. With the largest step budget it fails when that holds for more than
+   ``max_fraction`` of the correct images (smaller budgets are listed: Fig. 5 draws those points open).
+   Not applicable to norms with no such attack.
 """
 
 from __future__ import annotations
@@ -61,7 +66,24 @@ def gradient_masking(records, starts, correct, tolerance=0.05, max_fraction=0.05
     return {"passed": all(v["passed"] for v in out.values()), "per_norm": out}
 
 
-CHECKS = ("unbounded_success", "clean_accuracy", "gradient_masking")
+def radius_floor(records, correct, max_fraction=0.05) -> dict:
+    from .minimal import at_floor
+
+    out = {}
+    for norm in dict.fromkeys(r.norm for r in records):
+        rs = [r for r in records if r.norm == norm]
+        if not any(r.floor is not None for r in rs) or not correct.any():
+            out[norm] = {"passed": True, "applicable": False}
+            continue
+        budgets = sorted({r.steps for r in rs})
+        frac = {str(b): float(at_floor(records, norm, b)[correct].mean()) for b in budgets}
+        floors = {f"{r.attack}/{r.setting}/steps={r.steps}": r.floor for r in rs if r.floor is not None}
+        out[norm] = {"passed": frac[str(budgets[-1])] <= max_fraction, "applicable": True, "checked_steps": budgets[-1],
+                     "fraction_at_floor": frac, "floors": floors, "max_fraction": max_fraction}
+    return {"passed": all(v["passed"] for v in out.values()), "per_norm": out}
+
+
+CHECKS = ("unbounded_success", "clean_accuracy", "gradient_masking", "radius_floor")
 
 
 def failed_checks(report: dict) -> list[str]:
@@ -88,6 +110,7 @@ def run_checks(model, x, y, result, *, device="cpu", tolerance=0.05, max_fractio
         "clean_accuracy": clean_accuracy(model, x, y, device),
         "gradient_masking": gradient_masking(result["records"], result["starts"], result["correct"], tolerance,
                                              max_fraction),
+        "radius_floor": radius_floor(result["records"], result["correct"], max_fraction),
     }
     for name, c in checks.items():
         if not c["passed"]:  # one line on the terminal; the details in the log (and in checks.json)

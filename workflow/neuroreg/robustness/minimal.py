@@ -69,6 +69,7 @@ class Record:
     steps: int
     distances: np.ndarray
     seconds: float = 0.0
+    floor: float | None = None  # attacks.radius_floor: the smallest distance this run can report (DDN)
 
 
 def grid(hp: dict) -> list[dict]:
@@ -119,7 +120,8 @@ def evaluate(model, x, y, s: Settings, *, device="cpu") -> dict:
                             adv = run_minimal_parallel(model, xc, yc, name, norm, steps, hp, device=device)
                             dc = A.checked_distance(model, adv, xc, yc, norm)
                         dist[idx] = dc
-                    records.append(Record(norm, name, label, int(steps), dist, time.perf_counter() - t0))
+                    records.append(Record(norm, name, label, int(steps), dist, time.perf_counter() - t0,
+                                          A.radius_floor(name, steps, hp)))
                     progress.update(int(steps), note=f"({norm} {name} {label} steps={steps})")
                     log.info("%s %s %s steps=%d: median %.4g, %d failed, %.1f s", norm, name, label, steps,
                              np.median(dist), int(np.isinf(dist).sum()), records[-1].seconds)
@@ -144,6 +146,26 @@ def best_per_image(records, norm, steps=None):
     return D.min(0), np.array([rs[i].attack for i in k]), np.array([label[i] for i in k])
 
 
+def at_floor(records, norm, steps) -> np.ndarray:
+    """(N,) bool: the image's best distance at this step budget comes from an attack run that reports it
+    at that run's radius floor (:func:`attacks.radius_floor`, within half a schedule step), so it is an
+    upper bound set by the attack's schedule rather than a measured minimum."""
+    rs = [r for r in records if r.norm == norm and r.steps == steps]
+    best = np.stack([r.distances for r in rs]).min(0)
+    out = np.zeros(len(best), dtype=bool)
+    for r in rs:
+        if r.floor is not None:
+            gamma = _gamma(r.setting)
+            out |= (r.distances == best) & (r.distances > 0) & (r.distances <= r.floor * (1 + gamma / 2))
+    return out
+
+
+def _gamma(setting: str) -> float:
+    """The gamma of a DDN setting label ('gamma=0.05,init_epsilon=0.1'); the default 0.05 when absent."""
+    pairs = dict(kv.split("=", 1) for kv in setting.split(",") if "=" in kv)
+    return float(pairs.get("gamma", 0.05))
+
+
 def quantiles(d: np.ndarray) -> dict:
     return {**{k: float(np.quantile(d, q)) for k, q in QUANTILES.items()}, "mean": float(np.mean(d))}
 
@@ -166,9 +188,12 @@ def tables(result: dict, image_index: np.ndarray):
                                     "best_setting": setting, "clean_correct": correct}))
         for st in sorted({r.steps for r in records if r.norm == norm}):
             ds, _, _ = best_per_image(records, norm, st)
-            steps_rows.append({"norm": norm, "steps": st, **quantiles(ds), "n_images": len(ds)})
+            floor = at_floor(records, norm, st)[correct]
+            steps_rows.append({"norm": norm, "steps": st, **quantiles(ds), "n_images": len(ds),
+                               "floor_fraction": float(floor.mean()) if len(floor) else 0.0})
     cols = ["norm", "median", "q10", "q25", "q75", "q90", "mean", "n_images", "n_failed", "clean_accuracy"]
     adv = pd.DataFrame(summary)
     adv = adv[cols + sorted(c for c in adv.columns if c not in cols)]
-    steps = pd.DataFrame(steps_rows)[["norm", "steps", "median", "q10", "q25", "q75", "q90", "mean", "n_images"]]
+    steps = pd.DataFrame(steps_rows)[["norm", "steps", "median", "q10", "q25", "q75", "q90", "mean", "n_images",
+                                      "floor_fraction"]]
     return adv, pd.concat(images, ignore_index=True), steps
