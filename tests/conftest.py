@@ -66,7 +66,8 @@ TINY = {
     "robustness.n_adversarial": 8,
     "robustness.norms": ["L2", "Linf"],
     "robustness.attacks": {"L2": ["ddn"], "Linf": ["pgd"]},
-    "robustness.step_budgets": [5, 10],
+    "robustness.step_budgets": [5, 60],  # DDN from radius 0.1: 60 steps reach 0.005-1.9 (the radius-floor check)
+    "robustness.hyperparameters": {"ddn": {"gamma": [0.05], "init_epsilon": [0.1]}},
     "robustness.pgd": {"rel_stepsize": [0.1], "max_steps": 10, "search_steps": 3},
     "robustness.processes": 1,
 }

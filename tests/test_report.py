@@ -18,7 +18,8 @@ REPORT_FIGURES = [
     "fig1a_oracle_similarity.png", "fig1b_model_similarity.png", "fig1c_fluctuations.png",
     "fig1d_similarity_scatter.png", "fig2_similar_pairs.png", "snr_estimated_vs_true.png",
     "fig4a_noise_robustness.png", "fig4b_noise_robustness_cifar100.png", "fig5_adversarial_steps.png", "fig6_alpha_sweep.png",
-    "fig7_adversarial_norms.png", "table1_gamma.png", "paper_vs_run.csv",
+    "fig7_adversarial_norms.png", "table1_gamma.png", "paper_vs_run.csv", "fig8_corruptions.png",
+    "fig9_relative_robustness.png", "fig10_brain_likeness.png", "corruption_summary.csv",
 ]
 
 

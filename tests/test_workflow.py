@@ -55,6 +55,8 @@ def test_dry_run_of_the_laptop_config_has_every_stage_and_model():
     assert counts["cotrain"] == 5 * len(seeds) + len(extra) * len(sweep["seeds"])
     assert counts["noise_robustness"] == counts["cotrain"]
     assert counts["adversarial_robustness"] == 3 * len(seeds)
+    assert counts["corruption_robustness"] == counts["brain_likeness"] == counts["cotrain"]
+    assert counts["corrupt_cifar"] == 1
     assert len(seeds) >= 3 and cfg["run"] == "laptop"
 
 
@@ -81,6 +83,19 @@ def test_every_stage_made_its_files(pipeline):
         assert (r / "figures" / f"{fig}.png").stat().st_size > 1000
         assert (r / "figures" / f"{fig}.pdf").exists()
     assert (r / "tables" / "gamma.csv").exists()
+    # CIFAR-10-C: every corruption x severity once, each model evaluated on all of them and on the clean images
+    cc = cfg["robustness"]["corruptions"]
+    with h5py.File(r / "data" / "cifar10c.h5") as f:
+        assert sorted(f) == sorted(cc["names"] + ["labels"]) and f["fog/5"].shape == (len(f["labels"]), 32, 32)
+    for cond in ("none", "neural_model"):
+        alpha = 0 if cond == "none" else cfg["cotrain"]["alpha"]
+        rows = list(csv.DictReader(open(r / "robustness" / cond / f"alpha{alpha}" / "seed0" / "corruptions.csv")))
+        assert len(rows) == 1 + len(cc["names"]) * len(cc["severities"]) and rows[0]["corruption"] == "clean"
+        brain = list(csv.DictReader(open(r / "robustness" / cond / f"alpha{alpha}" / "seed0" / "brain_likeness.csv")))
+        assert {b["reference"] for b in brain} == {"neural_model", "neural_data", "ground_truth"}
+        assert all(-1 <= float(b["r"]) <= 1 for b in brain)
+    summary = list(csv.DictReader(open(r / "tables" / "corruption_summary.csv")))
+    assert {"mean_corruption_accuracy", "relative_robustness", "accuracy_noise"} <= {row["measure"] for row in summary}
 
 
 

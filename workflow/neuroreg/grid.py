@@ -184,7 +184,7 @@ def adversarial_runs(cfg: dict) -> list[tuple[str, str, str]]:
 
 
 #: Snakemake priorities (higher first among the jobs ready to run): what gates the most work goes first.
-PRIORITY = {"encoder": 100, "similarity": 90, "adversarial": 60, "attacked_cotrain": 50, "cotrain": 10}
+PRIORITY = {"encoder": 100, "corruptions": 95, "similarity": 90, "adversarial": 60, "attacked_cotrain": 50, "cotrain": 10}
 
 
 def cotrain_priority(cfg: dict, target: str, alpha: str, seed: str) -> int:
@@ -233,6 +233,16 @@ def encoder_params(section: dict) -> dict:
 
 def noise_params(robustness: dict) -> dict:
     return {k: robustness[k] for k in NOISE_KEYS if k in robustness}
+
+
+def corruption_params(robustness: dict) -> dict:
+    """What the corrupted image sets depend on (rule corrupt_cifar): the corruptions section."""
+    return dict(robustness["corruptions"])
+
+
+def evaluation_params(robustness: dict) -> dict:
+    """What one model's corruption evaluation depends on besides its input files."""
+    return {k: robustness[k] for k in ("device", "batch_size")}
 
 
 def attack_params(robustness: dict) -> dict:

@@ -12,6 +12,8 @@ FIG_ADV_STEPS = [grid.robustness_path(*run, "adversarial_steps.csv") for run in 
 FIG_NM_METRICS = [  # final gamma of the main-text neural_model runs (the collapse, paper vs run)
     grid.cotrain_path(*run, "metrics.json") for run in FIG_RUNS if run[0] == "neural_model"
 ]
+FIG_CORRUPTIONS = [grid.robustness_path(*run, "corruptions.csv") for run in FIG_RUNS]
+FIG_BRAIN = [grid.robustness_path(*run, "brain_likeness.csv") for run in FIG_RUNS]
 FIG_CHECKS = [
     grid.robustness_path(*run, "checks.json") for run in FIG_ADV_RUNS
 ]  # sanity checks, shown beside the numbers
@@ -165,6 +167,69 @@ rule table1_gamma:
         "../scripts/table1_gamma.py"
 
 
+rule corruption_figures:
+    """CIFAR-10-C: accuracy per family and severity, relative robustness against None, and their tables."""
+    input:
+        corruptions=FIG_CORRUPTIONS,
+    output:
+        table="<results>/tables/corruptions.csv",
+        summary=report(
+            "<results>/tables/corruption_summary.csv",
+            caption="../report/corruption_summary.rst",
+            category="2. Robustness (Fig. 4, 5)",
+            subcategory="Corruptions (CIFAR-10-C)",
+        ),
+        fig_families=report(
+            "<results>/figures/fig8_corruptions.png",
+            caption="../report/fig8_corruptions.rst",
+            category="2. Robustness (Fig. 4, 5)",
+            subcategory="Corruptions (CIFAR-10-C)",
+        ),
+        fig_relative=report(
+            "<results>/figures/fig9_relative_robustness.png",
+            caption="../report/fig9_relative_robustness.rst",
+            category="2. Robustness (Fig. 4, 5)",
+            subcategory="Corruptions (CIFAR-10-C)",
+        ),
+    log:
+        "<logs>/figures/corruption_figures.log",
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/corruption_figures.py"
+
+
+rule fig10_brain_likeness:
+    """Brain-likeness of each model's representation against its noise, corruption and adversarial robustness."""
+    input:
+        brain=FIG_BRAIN,
+        noise=FIG_NOISE,
+        corruptions=FIG_CORRUPTIONS,
+        adversarial=FIG_ADV,
+    output:
+        table="<results>/tables/brain_likeness.csv",
+        png=report(
+            "<results>/figures/fig10_brain_likeness.png",
+            caption="../report/fig10_brain_likeness.rst",
+            category="2. Robustness (Fig. 4, 5)",
+            subcategory="Brain-likeness",
+        ),
+    log:
+        "<logs>/figures/fig10_brain_likeness.log",
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/fig10_brain_likeness.py"
+
+
 rule paper_vs_run:
     """The paper's numbers (section 4.1, 4.2, Fig. 1D) beside this run's, the attacked models' sanity checks beside theirs."""
     input:
@@ -223,6 +288,8 @@ final_outputs(
         "<results>/figures/fig6_alpha_sweep.png",
         "<results>/figures/table1_gamma.png",
         "<results>/tables/paper_vs_run.csv",
+        "<results>/figures/fig8_corruptions.png",
+        "<results>/figures/fig10_brain_likeness.png",
     ]
     + (
         ["<results>/figures/fig5_adversarial_steps.png", "<results>/figures/fig7_adversarial_norms.png"]

@@ -7,6 +7,7 @@
 
 ROBUST = config["robustness"]
 ROBUST_GPU = 0 if ROBUST["device"] == "cpu" else 1
+CORRUPT = ROBUST["corruptions"]
 
 
 rule noise_robustness:
@@ -25,7 +26,7 @@ rule noise_robustness:
         seed=WILDCARDS["seed"],
     conda:
         "../../envs/neuroreg.yaml"
-    threads: 2
+    threads: ROBUST["threads"]
     resources:
         gpu=ROBUST_GPU,
         mem_mb=ROBUST["mem_mb"] // 2,
@@ -81,7 +82,94 @@ rule adversarial_robustness:
         "../scripts/adversarial_robustness.py"
 
 
+rule corrupt_cifar:
+    """CIFAR-10-C on the evaluation images: each corruption x severity once, grayscale like the training data."""
+    input:
+        cifar="<results>/data/cifar10.h5",
+        source=CORRUPT["cifar10c"] or data_path("cifar10"),
+    output:
+        "<results>/data/cifar10c.h5",
+    log:
+        "<logs>/data/corrupt_cifar.log",
+    benchmark:
+        "<benchmarks>/data/corrupt_cifar.tsv"
+    # early: one core for about a minute, and every corruption evaluation waits for it
+    priority: grid.PRIORITY["corruptions"]
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    params:
+        corruptions=grid.corruption_params(ROBUST),
+        n_validation=(config["data"]["n_validation"] if config["data"]["evaluation_split"] == "validation" else None),
+    script:
+        "../scripts/corrupt_cifar.py"
+
+
+rule corruption_robustness:
+    """Accuracy of one co-trained model on every corruption x severity set (and clean, the same images)."""
+    input:
+        unpack(robustness_model_inputs),
+        corrupted="<results>/data/cifar10c.h5",
+    output:
+        corruptions="<results>/robustness/{target}/alpha{alpha}/seed{seed}/corruptions.csv",
+    log:
+        "<logs>/robustness/corruptions/{target}/alpha{alpha}/seed{seed}.log",
+    benchmark:
+        "<benchmarks>/robustness/corruptions/{target}/alpha{alpha}/seed{seed}.tsv"
+    wildcard_constraints:
+        target=WILDCARDS["target"],
+        alpha=WILDCARDS["alpha"],
+        seed=WILDCARDS["seed"],
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: ROBUST["threads"]
+    resources:
+        gpu=ROBUST_GPU,
+        mem_mb=ROBUST["mem_mb"] // 2,
+        runtime=60,
+    params:
+        robustness=grid.evaluation_params(ROBUST),
+    script:
+        "../scripts/corruption_robustness.py"
+
+
+rule brain_likeness:
+    """How brain-like one model's representation is on the oracle images (never trained on): per layer and
+    gamma-mixed (Eq. 9-10), against the encoders' prediction, the trial average and (virtual) the ground truth."""
+    input:
+        unpack(robustness_model_inputs),
+        stimuli="<results>/data/stimuli.h5",
+        oracle=expand("<results>/similarity/oracle/{scan}.h5", scan=SCANS),
+    output:
+        "<results>/robustness/{target}/alpha{alpha}/seed{seed}/brain_likeness.csv",
+    log:
+        "<logs>/robustness/brain_likeness/{target}/alpha{alpha}/seed{seed}.log",
+    wildcard_constraints:
+        target=WILDCARDS["target"],
+        alpha=WILDCARDS["alpha"],
+        seed=WILDCARDS["seed"],
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    script:
+        "../scripts/brain_likeness.py"
+
+
 final_outputs("robustness", [grid.robustness_path(*run, "noise.csv") for run in grid.cotrain_runs(config)])
+final_outputs(
+    "robustness",
+    [
+        grid.robustness_path(*run, name)
+        for run in grid.cotrain_runs(config)
+        for name in ("corruptions.csv", "brain_likeness.csv")
+    ],
+)
 final_outputs(
     "robustness",
     [

@@ -22,7 +22,7 @@ rule similarity_target:
     priority: grid.PRIORITY["similarity"]
     conda:
         "../../envs/neuroreg.yaml"
-    threads: 2
+    threads: SIM["threads"]
     resources:
         mem_mb=4000,
         runtime=60,
@@ -52,7 +52,7 @@ rule similarity_single_scan:
     priority: grid.PRIORITY["similarity"]
     conda:
         "../../envs/neuroreg.yaml"
-    threads: 2
+    threads: SIM["threads"]
     resources:
         mem_mb=4000,
         runtime=30,

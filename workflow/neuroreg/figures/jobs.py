@@ -109,3 +109,34 @@ def paper_vs_run(smk) -> None:
     with atomic_output(smk.output[0]) as tmp:
         table.to_csv(tmp, index=False, float_format="%.5g")
     log.info("\n%s", table.to_string(index=False))
+
+
+@job
+def corruption_figures(smk) -> None:
+    """CIFAR-10-C: tables/corruptions.csv (per set), tables/corruption_summary.csv (mean corruption accuracy,
+    per family, relative robustness; mean +- SEM over seeds), the per-family figure and the relative-robustness bars."""
+    from .corruptions import plot_corruptions, plot_relative_robustness, severity_table, summary_table
+
+    corr = read_runs(smk.input.corruptions)
+    for table, path in ((severity_table(corr), smk.output.table), (summary_table(corr), smk.output.summary)):
+        with atomic_output(path) as tmp:
+            table.to_csv(tmp, index=False, float_format="%.5g")
+    log.info("corruption summary:\n%s", pd.read_csv(smk.output.summary).to_string(index=False))
+    plot_corruptions(corr, smk.output.fig_families, n_images=int(corr["n_images"].iloc[0]))
+    plot_relative_robustness(corr, smk.output.fig_relative)
+
+
+@job
+def fig10_brain_likeness(smk) -> None:
+    """Brain-likeness (gamma-mixed layer vs the neural similarity of held-out oracle images) against
+    robustness to noise, corruptions and minimal L2 perturbations: tables/brain_likeness.csv and the scatter."""
+    from .corruptions import brain_vs_robustness, plot_brain_likeness, scores_table
+
+    brain = read_runs(smk.input.brain)
+    adv = read_runs(smk.input.adversarial) if smk.input.adversarial else None
+    scores = scores_table(read_runs(smk.input.noise), read_runs(smk.input.corruptions), adv)
+    table = brain_vs_robustness(brain, scores)
+    with atomic_output(smk.output.table) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.5g")
+    log.info("brain-likeness and robustness per model:\n%s", table.to_string(index=False))
+    plot_brain_likeness(table, smk.output.png)

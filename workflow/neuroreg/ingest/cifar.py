@@ -158,8 +158,14 @@ def to_grayscale(data: np.ndarray) -> np.ndarray:
     return ((luma + 500) // 1000).astype(np.uint8)
 
 
-def _batch(raw: bytes, where: str, layout: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """One batch -> (images (n, 32, 32) uint8, labels (n,) int64, coarse labels (n,) or None)."""
+def grayscale_hwc(images: np.ndarray) -> np.ndarray:
+    """(n, 32, 32, 3) uint8 RGB -> (n, 32, 32) uint8, the same luma as :func:`to_grayscale`."""
+    n = len(images)
+    return to_grayscale(np.ascontiguousarray(np.asarray(images).transpose(0, 3, 1, 2)).reshape(n, -1))
+
+
+def _batch(raw: bytes, where: str, layout: dict, rgb: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One batch -> (images (n, 32, 32) uint8 (rgb: (n, 32, 32, 3) RGB), labels (n,) int64, coarse labels or None)."""
     d = restricted_loads(raw, where)
     for key in ("data", layout["labels"]):
         if key not in d:
@@ -184,11 +190,13 @@ def _batch(raw: bytes, where: str, layout: dict) -> tuple[np.ndarray, np.ndarray
     if n and (lab.min() < 0 or lab.max() >= layout["n_classes"]):
         raise InputError(where, layout["labels"],
                          f"labels must lie in [0, {layout['n_classes']}), got [{lab.min()}, {lab.max()}]")
-    return to_grayscale(data), lab, labels.get("coarse_labels")
+    images = data.reshape(-1, 3, SIDE, SIDE).transpose(0, 2, 3, 1).copy() if rgb else to_grayscale(data)
+    return images, lab, labels.get("coarse_labels")
 
 
-def load_cifar(path: str | os.PathLike, dataset: str = "cifar10") -> dict:
-    """Read CIFAR-10/100 (folder or tar.gz) into grayscale arrays.
+def load_cifar(path: str | os.PathLike, dataset: str = "cifar10", *, rgb: bool = False) -> dict:
+    """Read CIFAR-10/100 (folder or tar.gz) into grayscale arrays (``rgb``: (n, 32, 32, 3) RGB instead,
+    for the corruptions, which CIFAR-10-C applies to the colour images).
 
     Returns ``{"train": {"images": (n, 32, 32) uint8, "labels": (n,) int64[, "coarse_labels"]},
     "test": {...}, "classes": [str] * n_classes, "coarse_classes": [str] (CIFAR-100) , "n_classes": int}``.
@@ -217,7 +225,7 @@ def load_cifar(path: str | os.PathLike, dataset: str = "cifar10") -> dict:
         raise InputError(where(layout["meta"]), layout["names"],
                          f"expected {layout['n_classes']} class names, got {len(out['classes'])}")
     for split, files in layout["splits"].items():
-        parts = [_batch(raw.pop(name), where(name), layout) for name in files]
+        parts = [_batch(raw.pop(name), where(name), layout, rgb) for name in files]
         out[split] = {"images": np.concatenate([p[0] for p in parts]),
                       "labels": np.concatenate([p[1] for p in parts])}
         if all(p[2] is not None for p in parts):

@@ -69,3 +69,85 @@ def adversarial_robustness(smk) -> None:
     write_json(report, smk.output.checks)
     log.info("%.0f s; checks %s\n%s", report["seconds"], "passed" if report["passed"] else
              "FAILED: " + ", ".join(report["failed"]), summary.to_string(index=False))
+
+
+@job
+def corrupt_cifar(smk) -> None:
+    """results/data/cifar10c.h5: every corruption x severity of ``robustness.corruptions`` on the first n
+    evaluation images, generated once from the RGB images (or read from the real CIFAR-10-C), grayscale."""
+    import numpy as np
+
+    from ..ingest.cifar import grayscale_hwc, load_cifar, load_cifar_h5, validation_split
+    from ..io import InputError
+    from . import corruptions as C
+
+    cfg, n_val = smk.params.corruptions, smk.params.n_validation
+    gray = load_cifar_h5(smk.input.cifar, splits=("test",), n_test=cfg["n_images"])
+    clean, labels = gray["test_images"], gray["test_labels"]
+    t0 = time.time()
+    if cfg["cifar10c"]:
+        if n_val:
+            raise InputError("config", "robustness.corruptions.cifar10c", "CIFAR-10-C corrupts the CIFAR-10 test "
+                             "set; with data.evaluation_split: validation set it to null (the corruptions are generated)")
+        sets = C.make_sets(None, labels, cfg, reader=lambda name, sev: C.load_cifar10c(cfg["cifar10c"], name, sev,
+                                                                                       len(labels)))
+        source = f"CIFAR-10-C files: {cfg['cifar10c']}"
+    else:
+        raw = load_cifar(smk.input.source, rgb=True)
+        if n_val:
+            raw = validation_split(raw, n_val)
+        rgb = raw["test"]["images"][: len(labels)]
+        if not np.array_equal(grayscale_hwc(rgb), clean) or not np.array_equal(raw["test"]["labels"][: len(labels)], labels):
+            raise InputError(smk.input.source, None, f"its evaluation images are not those of {smk.input.cifar} "
+                             "(made from another CIFAR-10 copy or evaluation_split?): rerun rule prepare_cifar")
+        sets = C.make_sets(rgb, labels, cfg)
+        source = "generated: the constants of CIFAR-10-C's make_cifar_c.py (neuroreg.robustness.corruptions)"
+    attrs = {"source": source, "seed": int(cfg["seed"]), "n_images": len(labels), "corruptions": list(cfg["names"]),
+             "severities": [int(s) for s in cfg["severities"]], "grayscale": "ITU-R 601-2 luma, after corrupting RGB",
+             "frost": "photographs: " + str(cfg["frost_images"]) if cfg["frost_images"] else "procedural texture"}
+    C.write_sets(smk.output[0], sets, labels, attrs)
+    log.info("%d sets of %d images (%s) in %.0f s", len(sets), len(labels), source, time.time() - t0)
+
+
+@job
+def corruption_robustness(smk) -> None:
+    """Accuracy of one co-trained model on every corruption x severity set of results/data/cifar10c.h5."""
+    import numpy as np
+    import torch
+
+    from ..devices import select_device
+    from ..ingest.cifar import load_cifar_h5
+    from . import corruptions as C
+    from . import io
+
+    cfg = smk.params.robustness
+    torch.set_num_threads(smk.threads)
+    dev = select_device(cfg["device"])
+    model = io.load_model(smk.input.model, smk.input.metrics).to(dev)
+    labels, sets = C.read_sets(smk.input.corrupted)
+    gray = load_cifar_h5(smk.input.cifar, splits=("test",), n_test=len(labels))
+    if not np.array_equal(gray["test_labels"], labels):
+        raise io.InputError(smk.input.corrupted, "labels", f"not the first {len(labels)} labels of {smk.input.cifar}")
+    t0 = time.time()
+    df = C.accuracy_table(model, gray["test_images"], labels, sets, batch_size=cfg["batch_size"], device=dev)
+    io.write_csv(df, smk.output.corruptions)
+    per_family = df[df.severity > 0].groupby("family", sort=False)["accuracy"].mean()
+    log.info("%d sets x %d images in %.1f s on %s; clean %.3f, mean %.3f; per family %s", len(sets), len(labels),
+             time.time() - t0, dev, df.accuracy.iloc[0], df.accuracy.iloc[1:].mean(), per_family.round(3).to_dict())
+
+
+@job
+def brain_likeness(smk) -> None:
+    """How brain-like one model's representation is on the oracle images (neuroreg.robustness.brain)."""
+    import json
+
+    import torch
+
+    from . import brain, io
+
+    torch.set_num_threads(smk.threads)
+    model = io.load_model(smk.input.model, smk.input.metrics)
+    gamma = json.loads(open(smk.input.metrics).read())["gamma"]
+    df = brain.brain_likeness(model, gamma, smk.input.stimuli, list(smk.input.oracle))
+    io.write_csv(df, smk.output[0])
+    log.info("\n%s", df.to_string(index=False))
