@@ -231,6 +231,11 @@ def job_seconds(job: Job, cfg: dict, seconds, threads: int) -> float:
     r = cfg["robustness"]
     if job.rule.startswith("noise_robustness"):
         return len(r["noise_levels"]) * min(r["n_noise"] or n_test_all, n_test_all) * fwd
+    if job.rule == "corruption_robustness":  # every corruption x severity set and the clean images
+        c = r["corruptions"]
+        return (1 + len(c["names"]) * len(c["severities"])) * min(c["n_images"] or n_test_all, n_test_all) * fwd
+    if job.rule != "adversarial_robustness":  # brain_likeness (the oracle images), corrupt_cifar (numpy): not modelled
+        return 0.0
     fb_passes, f_passes = attack_passes(cfg)
     return min(r["n_adversarial"], n_test_all) * (fb_passes * seconds({**base, "kind": "forward_backward"}) + f_passes * fwd)
 
