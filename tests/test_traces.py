@@ -40,6 +40,10 @@ def kernel(t):
 
 @pytest.fixture(scope="module")
 def rec():
+    return render_recording()
+
+
+def render_recording():
     """The virtual scan and its rendering: times (T,), traces (T, n + non-cells), onsets, trial image ids."""
     rng = np.random.default_rng(0)
     n_img = N_ONCE + N_ORACLE
@@ -109,6 +113,9 @@ def write_nwb(path, rec, *, ophys=True, timestamps=None, data=None, image_column
     nwb.add_processing_module(running)
     running.add(TimeSeries(name="speed", data=np.repeat(rec["running"], 2), unit="cm/s",
                            timestamps=np.stack([rec["onsets"] - 0.01, rec["onsets"] + 0.98], 1).reshape(-1)))
+    eye = nwb.create_processing_module(name="eye_tracking", description="pupil")
+    t_eye = np.arange(0, rec["times"][-1], 0.1)
+    eye.add(TimeSeries(name="pupil_area", data=1 + 0.1 * t_eye, unit="mm^2", timestamps=t_eye))  # area 1 + 0.1 t
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
     return path
@@ -174,6 +181,9 @@ def test_nwb_round_trip(tmp_path, rec, caplog):
     keep[[GAP_TRIAL, rec["scan"].n_trials - 1]] = False
     np.testing.assert_allclose(scan.behavior[:, 2], rec["running"][keep], rtol=1e-5)
     assert scan.attrs["has_behavior"] and scan.attrs["session"] == "s1"
+    centre = rec["onsets"][keep] + WINDOW["window_start"] + WINDOW["window_length"] / 2
+    np.testing.assert_allclose(scan.behavior[:, 0], 1 + 0.1 * centre, rtol=1e-5)  # pupil size at the window centre
+    np.testing.assert_allclose(scan.behavior[:, 1], 0.1, rtol=1e-4)  # its derivative, per s
 
 
 def test_suite2p_round_trip(tmp_path, rec, caplog):
@@ -410,6 +420,6 @@ def test_the_shipped_examples_ingest(tmp_path, rec, example):
     files = _nwb(tmp_path, rec) if entry["source"] == "nwb" else write_suite2p(tmp_path, rec)
     spec = {**entry, **{k: files[k] for k in ("path", "stimulus_log", "frame_times", "images") if k in entry}}
     if entry["source"] == "nwb":
-        spec["window_length"] = 0.6  # the Allen example's 0.25 s also works; the virtual trials are 1 s apart
+        spec["window_length"] = 0.6  # the Allen example's 0.2 s works too; the virtual trials are 1 s apart
     scan = read_recording(spec)
     assert scan.n_neurons == N_NEURONS and scan.n_trials == rec["scan"].n_trials - 2

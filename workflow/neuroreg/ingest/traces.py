@@ -120,8 +120,8 @@ def trial_responses(trace: np.ndarray, times: np.ndarray, onsets: np.ndarray, op
         resp = resp - (base * count if opts.statistic == "sum" else base)
     resp[~keep] = np.nan
     if (~keep).any():
-        log.warning("%s: %s: dropping %d of %d trials whose response window runs past the recording or over "
-                    "dropped frames", path, key, int((~keep).sum()), len(keep))
+        log.warning("%s: dropping %d of %d trials whose response window runs past the recording or over "
+                    "dropped frames", ": ".join(str(p) for p in (path, key) if p), int((~keep).sum()), len(keep))
     return resp, keep
 
 
