@@ -291,6 +291,11 @@ def nwb_corrupt(tmp_path, rec):
     return spec, "rec.nwb", "not a readable NWB 2 file"
 
 
+def nwb_trace_not_a_series(tmp_path, rec):
+    return ({**_nwb(tmp_path, rec), "trace": "ImageSegmentation"}, "processing/ophys/ImageSegmentation",
+            "not a RoiResponseSeries")
+
+
 def nwb_unknown_option(tmp_path, rec):
     return {**_nwb(tmp_path, rec), "neuropil": 0.7}, "recordings.neuropil", "not an option of source 'nwb'"
 
@@ -423,3 +428,13 @@ def test_the_shipped_examples_ingest(tmp_path, rec, example):
         spec["window_length"] = 0.6  # the Allen example's 0.2 s works too; the virtual trials are 1 s apart
     scan = read_recording(spec)
     assert scan.n_neurons == N_NEURONS and scan.n_trials == rec["scan"].n_trials - 2
+
+
+def test_suite2p_log_with_onset_frames(tmp_path, rec, caplog):
+    """The stimulus log may give each onset as a frame index instead of a time."""
+    spec = write_suite2p(tmp_path, rec)
+    frames = np.searchsorted(rec["times"], rec["onsets"] - 1e-9)
+    np.testing.assert_allclose(rec["times"][frames], rec["onsets"])  # onsets lie on frames here
+    lines = ["frame,image_id"] + [f"{f},{i}" for f, i in zip(frames, rec["ids"])]
+    Path(spec["stimulus_log"]).write_text("\n".join(lines) + "\n")
+    check_round_trip(read_recording(spec), rec, caplog)

@@ -144,6 +144,9 @@ def _trace_series(nwb, o: dict, path):
         raise InputError(path, where, f"missing (config key trace; in the module: {list(module.data_interfaces)})")
     series_d = getattr(iface, "roi_response_series", None)
     if series_d is None:  # the interface is itself a RoiResponseSeries
+        if not hasattr(iface, "rois"):
+            raise InputError(path, where, f"a {type(iface).__name__}, not a RoiResponseSeries or an interface "
+                             "holding them (DfOverF, Fluorescence)")
         return iface, where
     if o["series"] is None:
         if len(series_d) != 1:
