@@ -376,7 +376,7 @@ def case_antolik_truncated_npy(tmp_path):
 
 
 def case_unknown_source(tmp_path):
-    return {"source": "nwb", "path": "x"}, "recordings.source", "unknown source 'nwb'"
+    return {"source": "nix", "path": "x"}, "recordings.source", "unknown source 'nix'"
 
 
 CASES = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}
@@ -391,7 +391,7 @@ def test_bad_input_names_file_and_problem_and_leaves_no_output(tmp_path, case):
         ingest(spec, out, min_repeats=min_repeats)
     msg = str(err.value)
     assert where in msg and words in msg, msg
-    if spec["source"] != "nwb":
+    if spec["source"] != "nix":
         assert Path(spec["path"]).name in msg, msg
     assert not out.exists()
     assert not out.parent.exists() or not any(out.parent.iterdir())

@@ -4,6 +4,7 @@
 from pathlib import Path
 
 from neuroreg import grid, seeds
+from neuroreg.ingest.registry import input_paths
 from neuroreg.io import InputError
 
 SCANS = grid.scans(config)

@@ -75,9 +75,9 @@ rule simulate_scan:
 
 
 rule ingest_recording:
-    """A recorded scan (static_h5, sensorium, antolik2016) -> the canonical scan file."""
+    """A recorded scan (static_h5, sensorium, antolik2016, nwb, suite2p) -> the canonical scan file."""
     input:
-        lambda wc: recording(wc.scan)["path"],
+        lambda wc: input_paths(recording(wc.scan)),
     output:
         "<results>/scans/{scan}.h5",
     log:
