@@ -24,7 +24,7 @@ from tiny import tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 SITE = {"<your-cpu-partition>": "cpu", "<your-gpu-partition>": "gpu", "<your-account>": "testacct"}
-GPU_RULES = {"cotrain", "encoder", "noise_robustness", "adversarial_robustness"}
+GPU_RULES = {"cotrain", "encoder", "noise_robustness", "corruption_robustness", "adversarial_robustness"}
 TINY = {
     "encoder.max_epochs": 1,
     "encoder.hidden_channels": 8,
