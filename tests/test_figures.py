@@ -156,7 +156,15 @@ def test_claims_on_hand_cases():
     assert t.loc[("difference_at_sd0.08", "ground_truth - neural_model"), "holds"] == "yes"  # equal
     assert t.loc[("accuracy_at_sd0.08", "none"), "run"] == pytest.approx(0.30)
     assert t.loc[("median_L2_gain", "neural_model - none"), "run"] == pytest.approx(0.03)
-    assert t.loc[("median_L2_gain", "neural_model - none"), "holds"] == "yes"
+    assert t.loc[("median_L2_gain", "neural_model - none"), "holds"] == "yes"  # 0.03 against 2 SEM = 0.012
+    spread = adv.assign(median=[0.1, 0.1, 0.1, 0.05, 0.12, 0.16])  # +0.01 on average, SEM 0.032
+    t2 = pd.DataFrame(pvr.claims(None, spread)).set_index(["quantity", "condition"])
+    assert t2.loc[("median_L2_gain", "neural_model - none"), "holds"] == "NO"
+    bad = pd.DataFrame({"condition": ["none"] * 3 + ["neural_model"] * 3, "alpha": 0.0, "seed": [0, 1, 2] * 2,
+                        "passed": [True, False, True] + [True] * 3, "failed": ["", "radius_floor (L2)", ""] + [""] * 3})
+    t3 = pd.DataFrame(pvr.claims(None, adv, checks=bad)).set_index(["quantity", "condition"])
+    row = t3.loc[("median_L2_gain", "neural_model - none")]
+    assert row["holds"] == "NO" and row["checks"].startswith("none: FAILED") and "radius_floor" in row["checks"]
     top = t.loc[("max_gamma", "neural_model")]
     assert top["run"] == pytest.approx(2.5 / 3) and top["holds"] == "NO" and "seed 2: 1" in top["note"]
     # a 3-point gain fails the 5-point criterion; a 6-point gain with seeds spread +-0.1 is not 2 SEM apart

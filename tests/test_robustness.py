@@ -230,6 +230,15 @@ def test_ddn_cannot_go_below_its_radius_floor_and_the_check_says_so():
     assert c["radius_floor"]["passed"] and c["passed"], c["failed"]
 
 
+def test_quantiles_are_numpys_and_keep_failed_attacks_infinite():
+    d = np.array([0.0, 0.3, 0.1, 0.2, 0.5, 0.4])
+    for q in (0.1, 0.25, 0.5, 0.75, 0.9):
+        assert minimal.quantile(d, q) == pytest.approx(float(np.quantile(d, q)))
+    failed = np.array([0.0, 0.1, 0.2, np.inf, np.inf])
+    assert minimal.quantile(failed, 0.5) == pytest.approx(0.2) and minimal.quantile(failed, 0.9) == np.inf
+    assert minimal.quantile(failed, 0.7) == np.inf  # between 0.2 and inf
+
+
 def test_model_wrong_on_every_image_scores_zero():
     """Nothing to attack: every distance is 0 and the evaluation still completes."""
     model = Linear2()

@@ -166,8 +166,19 @@ def _gamma(setting: str) -> float:
     return float(pairs.get("gamma", 0.05))
 
 
+def quantile(d: np.ndarray, q: float) -> float:
+    """numpy's linear quantile, with inf (a failed attack) kept as inf instead of inf - inf = NaN."""
+    s = np.sort(np.asarray(d, dtype=np.float64))
+    pos = q * (len(s) - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, len(s) - 1)
+    if pos == lo or np.isinf(s[hi]):
+        return float(s[lo] if pos == lo else np.inf)
+    return float(s[lo] + (s[hi] - s[lo]) * (pos - lo))
+
+
 def quantiles(d: np.ndarray) -> dict:
-    return {**{k: float(np.quantile(d, q)) for k, q in QUANTILES.items()}, "mean": float(np.mean(d))}
+    return {**{k: quantile(d, q) for k, q in QUANTILES.items()}, "mean": float(np.mean(d))}
 
 
 def tables(result: dict, image_index: np.ndarray):
