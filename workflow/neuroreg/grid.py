@@ -235,6 +235,11 @@ def noise_params(robustness: dict) -> dict:
     return {k: robustness[k] for k in NOISE_KEYS if k in robustness}
 
 
+def n_validation(cfg: dict) -> int | None:
+    """Held-out training images that replace the test set (data.evaluation_split: validation), else None."""
+    return cfg["data"]["n_validation"] if cfg["data"]["evaluation_split"] == "validation" else None
+
+
 def corruption_params(robustness: dict) -> dict:
     """What the corrupted image sets depend on (rule corrupt_cifar): the corruptions section."""
     return dict(robustness["corruptions"])

@@ -20,7 +20,7 @@ rule prepare_cifar:
         runtime=10,
     params:
         # data.evaluation_split: validation -> models are evaluated on held-out training images
-        n_validation=(config["data"]["n_validation"] if config["data"]["evaluation_split"] == "validation" else None),
+        n_validation=grid.n_validation(config),
     script:
         "../scripts/prepare_cifar.py"
 

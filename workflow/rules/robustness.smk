@@ -103,7 +103,7 @@ rule corrupt_cifar:
         runtime=60,
     params:
         corruptions=grid.corruption_params(ROBUST),
-        n_validation=(config["data"]["n_validation"] if config["data"]["evaluation_split"] == "validation" else None),
+        n_validation=grid.n_validation(config),
     script:
         "../scripts/corrupt_cifar.py"
 

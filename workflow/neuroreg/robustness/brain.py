@@ -52,9 +52,7 @@ def oracle_images(stimuli_path, ids: np.ndarray) -> torch.Tensor:
         if missing:
             raise InputError(stimuli_path, "image_id", f"has no image for oracle image ids {missing[:5]}")
         idx = np.array([pos[int(i)] for i in ids])
-        order = np.argsort(idx)
-        images = require_key(f, "images", stimuli_path)[np.sort(idx)]
-    images = images[np.argsort(order)]  # back to the order of ids
+        images = require_key(f, "images", stimuli_path)[()][idx]  # the bank is small (~10 MB): read it whole
     return torch.from_numpy(images[:, None].astype(np.float32) / 255.0)
 
 
