@@ -24,6 +24,9 @@ Snakemake run only the new jobs (and the summaries over them).
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from .io import InputError
 
 #: The stages, in order; config key ``stages`` picks those ``rule all`` builds.
@@ -33,14 +36,20 @@ SCAN_TARGETS = ("neural_model", "neural_data", "shuffle", "ground_truth")
 TARGETS = SCAN_TARGETS + ("vgg",)
 #: Co-training conditions: no similarity loss, or one of the targets.
 CONDITIONS = ("none",) + TARGETS
-#: Wildcard regexes of the run paths (a single-scan target is ``neural_model_{scan}``).
+#: Multi-task conditions (README, "Other ways to learn from brains"): the response set each one predicts.
+MTL_RESPONSES = {"mtl_model": "model", "mtl_shuffle": "shuffle", "mtl_ground_truth": "ground_truth", "mtl_data": "data"}
+#: Loss forms of a similarity condition, by name prefix: Eq. 8 (none), 1 - linear CKA, log(1 - CKA).
+SIMILARITY_LOSSES = {"cka_": "cka", "logcka_": "logcka"}
+#: Wildcard regexes of the run paths (a condition name: see :func:`parse_condition`).
 WILDCARDS = {
-    "target": "|".join(CONDITIONS) + r"|neural_model_[A-Za-z0-9_\-]+",
+    "target": r"[A-Za-z0-9_.\-]+",
     "alpha": r"[0-9]+(\.[0-9]+)?",
     "seed": r"[0-9]+",
 }
 #: cotrain keys that choose the runs rather than how one run trains (the run's alpha is its wildcard).
 RUN_CHOICE_KEYS = ("seeds", "conditions", "alpha_sweep", "alpha")
+#: cotrain sections of the other methods: in a run's params only when its condition uses them.
+METHOD_KEYS = ("mtl", "cka")
 #: cotrain and encoder keys that say how a job runs, not what it computes (its threads are the rule's ``threads:``).
 EXECUTION_KEYS = ("threads", "mem_mb")
 #: robustness keys of the noise evaluation and of the adversarial one.
@@ -78,6 +87,7 @@ def check(cfg: dict) -> None:
     twice, a target that cannot be built. The Snakefile names the file of the key (``config.Layers.load``)."""
     scans(cfg)
     similarity_targets(cfg)
+    check_conditions(cfg)
 
 
 # ---------------------------------------------------------------- scans
@@ -140,24 +150,139 @@ def alpha_label(alpha) -> str:
     return f"{float(alpha):g}"
 
 
+@dataclass(frozen=True)
+class Condition:
+    """What a condition name means (:func:`parse_condition`).
+
+    kind: ``none`` (cross-entropy only), ``similarity`` (Eq. 7 with ``loss`` arctanh (Eq. 8), cka or
+    logcka towards the similarity target ``target``) or ``mtl`` (a readout predicts the response set
+    ``responses`` with the Poisson loss); blur: the sigma (pixels) of the fixed Gaussian low-pass
+    front end as in the name, ``best`` (chosen on held-out images, rule blur_selection) or None.
+    """
+
+    name: str
+    kind: str
+    target: str | None = None
+    loss: str | None = None
+    responses: str | None = None
+    blur: str | None = None
+
+    @property
+    def base(self) -> str:
+        """The condition without its blur front end (``blur1.5_neural_model`` -> ``neural_model``)."""
+        if self.blur is None:
+            return self.name
+        rest = self.name.split("_", 1)
+        return rest[1] if len(rest) == 2 else "none"
+
+
+_BLUR = re.compile(r"blur(?P<sigma>[0-9]+(?:\.[0-9]+)?|best)(?:_(?P<rest>.+))?")
+_SINGLE_SCAN = re.compile(r"neural_model_[A-Za-z0-9_\-]+")
+
+
+def parse_condition(name: str, key: str = "cotrain.conditions") -> Condition:
+    """A condition name -> :class:`Condition`; an unknown name is an InputError naming ``key``.
+
+    * ``none``; a similarity target (``neural_model``, ``neural_data``, ``shuffle``, ``ground_truth``,
+      ``vgg``, ``neural_model_{scan}``): Eq. 7-8;
+    * ``cka_{target}`` / ``logcka_{target}``: the same target with the loss 1 - CKA or log(1 - CKA);
+    * ``mtl_model``, ``mtl_shuffle``, ``mtl_ground_truth``, ``mtl_data``: multi-task co-training;
+    * ``blur{sigma}`` (e.g. ``blur1.5``): the low-pass control, trained like none; ``blur{sigma}_{condition}``
+      and ``blurbest_{condition}``: that condition on top of the blur front end (best: rule blur_selection).
+    """
+    m = _BLUR.fullmatch(name)
+    blur, rest = None, name
+    if m:
+        blur, rest = m["sigma"], m["rest"] or "none"
+        if blur != "best":
+            if float(blur) <= 0:
+                raise InputError("config", key, f"{name!r}: the blur sigma must be > 0 (none is the unblurred network)")
+            if name.split("_", 1)[0] != f"blur{float(blur):g}":
+                raise InputError("config", key, f"{name!r}: write the sigma as {float(blur):g} (blur{float(blur):g})")
+        elif rest == "none":
+            raise InputError("config", key, "'blurbest' alone: the best blur's runs are its blur{sigma} runs; "
+                             "blurbest_{condition} puts a condition on top of it")
+        if _BLUR.fullmatch(rest):
+            raise InputError("config", key, f"{name!r}: one blur front end per condition")
+    if rest == "none":
+        return Condition(name, "none", blur=blur)
+    if rest in MTL_RESPONSES:
+        return Condition(name, "mtl", loss="poisson", responses=MTL_RESPONSES[rest], blur=blur)
+    loss, target = "arctanh", rest
+    for prefix, form in SIMILARITY_LOSSES.items():
+        if rest.startswith(prefix):
+            loss, target = form, rest[len(prefix):]
+    if target in TARGETS or _SINGLE_SCAN.fullmatch(target):
+        return Condition(name, "similarity", target=target, loss=loss, blur=blur)
+    raise InputError("config", key, f"unknown condition {name!r}: use none, a similarity target "
+                     f"({', '.join(TARGETS)}), cka_/logcka_ + a target, {', '.join(MTL_RESPONSES)}, "
+                     "blur{sigma} or blur{sigma}_ / blurbest_ + one of these")
+
+
+def condition_alpha(cfg: dict, name: str) -> float:
+    """The alpha (Eq. 7 weight) of a condition's main-text runs: 0 without a regularizer, cotrain.mtl.alpha
+    for multi-task, cotrain.cka.alpha for a CKA loss, cotrain.alpha for Eq. 8."""
+    c = parse_condition(name)
+    if c.kind == "none":
+        return 0
+    if c.kind == "mtl":
+        return cfg["cotrain"]["mtl"]["alpha"]
+    if c.loss in ("cka", "logcka"):
+        return cfg["cotrain"]["cka"]["alpha"]
+    return cfg["cotrain"]["alpha"]
+
+
+def needed_responses(cfg: dict) -> list[str]:
+    """The multi-task response sets (rule mtl_responses) the buildable conditions use."""
+    return list(dict.fromkeys(parse_condition(c).responses for c in conditions(cfg)
+                              if parse_condition(c).kind == "mtl"))
+
+
+def blur_sweep(cfg: dict) -> list[str]:
+    """The plain ``blur{sigma}`` conditions (the low-pass sweep blur_selection chooses among)."""
+    return [c for c in conditions(cfg) if parse_condition(c).blur not in (None, "best") and parse_condition(c).kind == "none"]
+
+
+def response_scans(cfg: dict, responses: str) -> list[str]:
+    """The scans a multi-task response set concatenates (ground_truth: the virtual ones)."""
+    return target_scans(cfg, "ground_truth" if responses == "ground_truth" else "neural_model")
+
+
 def conditions(cfg: dict) -> list[str]:
     """The conditions of ``cotrain.conditions`` this config can build (vgg needs weights, ground_truth virtual scans)."""
     out = []
-    for c in cfg["cotrain"]["conditions"]:
-        if c == "vgg" and not cfg["data"].get("vgg19_weights"):
+    for name in cfg["cotrain"]["conditions"]:
+        c = parse_condition(name)
+        if c.kind == "similarity" and c.target == "vgg" and not cfg["data"].get("vgg19_weights"):
             continue
-        if c == "ground_truth" and not virtual_scans(cfg):
+        if "ground_truth" in (c.target, c.responses) and not virtual_scans(cfg):
             continue
-        out.append(c)
+        out.append(name)
     return out
+
+
+def check_conditions(cfg: dict) -> None:
+    """Errors about the conditions at parse time: unknown names, a blurbest condition without a blur sweep
+    to choose from or without held-out training images to choose on."""
+    for key in ("cotrain.conditions", "robustness.adversarial_conditions"):
+        section, sub = key.split(".")
+        for name in cfg[section][sub]:
+            parse_condition(name, key)
+    if any(parse_condition(c).blur == "best" for c in conditions(cfg)):
+        if not blur_sweep(cfg):
+            raise InputError("config", "cotrain.conditions", "a blurbest_ condition needs blur{sigma} conditions "
+                             "to choose the best blur from (e.g. blur0.5, blur1.5, blur2.5)")
+        if cfg["cotrain"]["n_train"] is None:
+            raise InputError("config", "cotrain.n_train", "null (all training images): blurbest_ conditions choose "
+                             "the blur on the last data.n_validation training images, which the runs must not "
+                             "train on; set cotrain.n_train <= (training images - data.n_validation)")
 
 
 def main_runs(cfg: dict, conds, seeds) -> list[tuple[str, str, str]]:
     """(target, alpha, seed) of the main-text runs of ``conds`` (in their order, those this config
-    builds): none at alpha 0, the others at ``cotrain.alpha``; every seed."""
+    builds), each at its :func:`condition_alpha`; every seed."""
     built = conditions(cfg)
-    alpha = cfg["cotrain"]["alpha"]
-    return [(c, alpha_label(0 if c == "none" else alpha), str(s)) for c in conds if c in built for s in seeds]
+    return [(c, alpha_label(condition_alpha(cfg, c)), str(s)) for c in conds if c in built for s in seeds]
 
 
 def sweep_runs(cfg: dict) -> list[tuple[str, str, str]]:
@@ -221,9 +346,15 @@ def cifar100_path(stage: str, target, alpha, seed, name: str) -> str:
 
 
 # ---------------------------------------------------------------- params: what changes one job's output
-def cotrain_params(section: dict) -> dict:
-    """The recipe of one co-training run: a cotrain (or CIFAR-100) section without the run choices."""
-    return {k: v for k, v in section.items() if k not in RUN_CHOICE_KEYS + EXECUTION_KEYS}
+def cotrain_params(section: dict, condition: str = "none") -> dict:
+    """The recipe of one co-training run: a cotrain (or CIFAR-100) section without the run choices, with
+    the method sections only for the conditions that use them (``mtl`` without its alpha: the run's
+    alpha is its wildcard), so adding a method retrains none of the other runs."""
+    c = parse_condition(condition)
+    out = {k: v for k, v in section.items() if k not in RUN_CHOICE_KEYS + EXECUTION_KEYS + METHOD_KEYS}
+    if c.kind == "mtl":
+        out["mtl"] = {k: v for k, v in section["mtl"].items() if k != "alpha"}
+    return out
 
 
 def encoder_params(section: dict) -> dict:

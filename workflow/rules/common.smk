@@ -53,12 +53,28 @@ def all_outputs():
 
 # ---- input functions of the co-training and robustness rules (the runs: neuroreg.grid) ----
 def cotrain_inputs(wildcards):
+    """CIFAR and the stimuli; the condition's similarity target, or its responses (multi-task), or nothing
+    (none, blur{sigma}); for blurbest_ conditions the blur selection table."""
     inputs = {"cifar": "<results>/data/cifar10.h5", "stimuli": "<results>/data/stimuli.h5"}
-    if wildcards.target == "none":
+    cond = grid.parse_condition(wildcards.target)
+    if cond.kind == "none":
         if float(wildcards.alpha) != 0:
-            raise ValueError(f"cotrain: target 'none' needs alpha 0, got alpha {wildcards.alpha}")
+            raise ValueError(f"cotrain: condition {wildcards.target!r} needs alpha 0, got alpha {wildcards.alpha}")
+    elif cond.kind == "mtl":
+        inputs["responses"] = f"<results>/responses/{cond.responses}.h5"
     else:
-        inputs["similarity"] = f"<results>/similarity/{wildcards.target}.h5"
+        inputs["similarity"] = f"<results>/similarity/{cond.target}.h5"
+    if cond.blur == "best":
+        inputs["blur_selection"] = "<results>/tables/blur_selection.csv"
+    return inputs
+
+
+def response_inputs(wildcards):
+    """Stimuli and, per scan of the response set, its scan file (+ the encoder's predictions for model / shuffle)."""
+    scans = grid.response_scans(config, wildcards.responses)
+    inputs = {"stimuli": "<results>/data/stimuli.h5", "scans": expand("<results>/scans/{scan}.h5", scan=scans)}
+    if wildcards.responses in ("model", "shuffle"):
+        inputs["predictions"] = expand("<results>/encoders/{scan}/predictions.h5", scan=scans)
     return inputs
 
 

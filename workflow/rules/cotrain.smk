@@ -30,7 +30,7 @@ rule cotrain:
         mem_mb=config["cotrain"]["mem_mb"],
         runtime=240,
     params:
-        cotrain=grid.cotrain_params(config["cotrain"]),
+        cotrain=lambda wc: grid.cotrain_params(config["cotrain"], wc.target),
         master_seed=config["seed"],
         # beside model.pt (not a declared output, so Snakemake keeps it when the job fails)
         checkpoint=lambda wc, output: str(Path(output.model).with_name("checkpoint.pt")),
@@ -51,7 +51,7 @@ use rule cotrain as cotrain_cifar100 with:
     benchmark:
         "<benchmarks>/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}.tsv"
     params:
-        cotrain=grid.cotrain_params(grid.cifar100_cotrain(config)),
+        cotrain=lambda wc: grid.cotrain_params(grid.cifar100_cotrain(config), wc.target),
         master_seed=config["seed"],
         checkpoint=lambda wc, output: str(Path(output.model).with_name("checkpoint.pt")),
 

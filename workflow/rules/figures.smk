@@ -230,6 +230,35 @@ rule fig10_brain_likeness:
         "../scripts/fig10_brain_likeness.py"
 
 
+rule methods_comparison:
+    """The methods side by side (similarity, CKA, multi-task, low-pass): clean, noise, corruption, adversarial."""
+    input:
+        noise=FIG_NOISE,
+        corruptions=FIG_CORRUPTIONS,
+        adversarial=FIG_ADV,
+    output:
+        table=report(
+            "<results>/tables/methods.csv",
+            caption="../report/methods.rst",
+            category="5. Other ways to learn from brains",
+        ),
+        png=report(
+            "<results>/figures/fig11_methods.png",
+            caption="../report/fig11_methods.rst",
+            category="5. Other ways to learn from brains",
+        ),
+    log:
+        "<logs>/figures/methods_comparison.log",
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/methods_comparison.py"
+
+
 rule paper_vs_run:
     """The paper's numbers (section 4.1, 4.2, Fig. 1D) beside this run's, the attacked models' sanity checks beside theirs."""
     input:
@@ -290,6 +319,7 @@ final_outputs(
         "<results>/tables/paper_vs_run.csv",
         "<results>/figures/fig8_corruptions.png",
         "<results>/figures/fig10_brain_likeness.png",
+        "<results>/figures/fig11_methods.png",
     ]
     + (
         ["<results>/figures/fig5_adversarial_steps.png", "<results>/figures/fig7_adversarial_norms.png"]

@@ -8,6 +8,7 @@
 ROBUST = config["robustness"]
 ROBUST_GPU = 0 if ROBUST["device"] == "cpu" else 1
 CORRUPT = ROBUST["corruptions"]
+BLUR_RUNS = grid.main_runs(config, grid.blur_sweep(config), config["cotrain"]["seeds"])
 
 
 rule noise_robustness:
@@ -80,6 +81,41 @@ rule adversarial_robustness:
         seed=seeds.attack_seed(config["seed"]),
     script:
         "../scripts/adversarial_robustness.py"
+
+
+rule blur_selection:
+    """The low-pass control: the blur{sigma} run with the best mean accuracy over the noise levels on
+    held-out training images (never the test set); blurbest_ conditions train on top of it."""
+    input:
+        cifar="<results>/data/cifar10.h5",
+        models=[grid.cotrain_path(*run, "model.pt") for run in BLUR_RUNS],
+        metrics=[grid.cotrain_path(*run, "metrics.json") for run in BLUR_RUNS],
+    output:
+        report(
+            "<results>/tables/blur_selection.csv",
+            caption="../report/blur_selection.rst",
+            category="5. Other ways to learn from brains",
+        ),
+    log:
+        "<logs>/robustness/blur_selection.log",
+    benchmark:
+        "<benchmarks>/robustness/blur_selection.tsv"
+    priority: grid.PRIORITY["corruptions"]
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: ROBUST["threads"]
+    resources:
+        mem_mb=ROBUST["mem_mb"] // 2,
+        runtime=30,
+    params:
+        runs=[(c, grid.parse_condition(c).blur, s) for c, _, s in BLUR_RUNS],
+        n_validation=config["data"]["n_validation"],
+        n_train=config["cotrain"]["n_train"],
+        noise_levels=ROBUST["noise_levels"],
+        noise_seed=ROBUST["noise_seed"],
+        batch_size=ROBUST["batch_size"],
+    script:
+        "../scripts/blur_selection.py"
 
 
 rule corrupt_cifar:
@@ -179,3 +215,5 @@ final_outputs(
     ],
 )
 final_outputs("robustness", [grid.cifar100_path("robustness", *run, "noise.csv") for run in grid.cifar100_runs(config)])
+if any(grid.parse_condition(c).blur == "best" for c in grid.conditions(config)):
+    final_outputs("robustness", "<results>/tables/blur_selection.csv")

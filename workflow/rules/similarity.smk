@@ -35,6 +35,33 @@ rule similarity_target:
         "../scripts/similarity_target.py"
 
 
+rule mtl_responses:
+    """The responses a multi-task condition's readout predicts (model, shuffle, ground_truth, data), every scan's neurons."""
+    input:
+        unpack(response_inputs),
+    output:
+        "<results>/responses/{responses}.h5",
+    log:
+        "<logs>/responses/{responses}.log",
+    benchmark:
+        "<benchmarks>/responses/{responses}.tsv"
+    wildcard_constraints:
+        responses="model|shuffle|ground_truth|data",
+    priority: grid.PRIORITY["similarity"]
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: SIM["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        responses=lambda wc: wc.responses,
+        scans=lambda wc: grid.response_scans(config, wc.responses),
+        seed=lambda wc: (seeds.shuffle_seed(config["seed"], SIM["shuffle_seed"]) if wc.responses == "shuffle" else 0),
+    script:
+        "../scripts/mtl_responses.py"
+
+
 rule similarity_single_scan:
     """neural_model from one scan only (the alpha sweep, supplement Fig. 6)."""
     input:

@@ -38,12 +38,14 @@ def save_run(model, mixer, history, r: Recipe, *, model_path, history_path, metr
     last = history[-1]
     metrics = {
         **info,
-        "model": {"arch": r.arch, "num_classes": model.fc.out_features, "width": r.width, "layers": list(r.layers)},
+        "model": {"arch": r.arch, "num_classes": model.fc.out_features, "width": r.width, "layers": list(r.layers),
+                  **({"blur_sigma": r.blur_sigma} if r.blur_sigma else {})},
         "final": {k: _clean(last[k]) for k in ("test_accuracy", "train_accuracy", "cross_entropy", "similarity_loss")},
         "gamma": mixer.gamma_dict(),
         "epochs": len(history),
         "seconds": sum(h["seconds"] for h in history),
-        "recipe": {**asdict(r), "layers": list(r.layers)},
+        "recipe": {**asdict(r), "layers": list(r.layers),
+                  **({"blur_sigma": r.blur_sigma} if r.blur_sigma else {})},
     }
     write_json(metrics, metrics_path)
     return metrics

@@ -16,6 +16,8 @@ ResNet18, layers 1, 5, 9, 13, 17 are the stem and the end of each of the four st
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,6 +40,37 @@ class Normalize(nn.Module):
 
     def forward(self, x):
         return (x - self.mean) / self.std
+
+
+class GaussianBlur(nn.Module):
+    """A fixed isotropic Gaussian low-pass filter of the pixels (the low-pass control, Li et al. 2023).
+
+    Separable, kernel radius ceil(3 sigma), weights normalized to sum 1, reflect padding (the image
+    mirrored at its border, as torchvision's GaussianBlur): a constant image stays exactly that
+    constant and the mean intensity of an image is kept up to what the mirrored border adds. No
+    trainable parameters: the kernel is a non-persistent buffer rebuilt from ``sigma``, so a model's
+    state dict is the same with and without it and ``metrics.json['model']['blur_sigma']`` rebuilds it.
+    """
+
+    def __init__(self, sigma: float):
+        super().__init__()
+        if not sigma > 0:
+            raise ValueError(f"blur sigma must be > 0, got {sigma}")
+        self.sigma = float(sigma)
+        self.radius = max(1, math.ceil(3 * self.sigma))
+        t = torch.arange(-self.radius, self.radius + 1, dtype=torch.float64)
+        k = torch.exp(-0.5 * (t / self.sigma) ** 2)
+        self.register_buffer("kernel", (k / k.sum()).float(), persistent=False)
+
+    def forward(self, x):
+        c, r = x.shape[1], self.radius
+        k = self.kernel.to(x.dtype)
+        x = F.pad(x, (r, r, r, r), mode="reflect")
+        x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+        return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+    def extra_repr(self) -> str:
+        return f"sigma={self.sigma:g}, radius={self.radius}"
 
 
 class BasicBlock(nn.Module):
@@ -65,11 +98,13 @@ class ResNet(nn.Module):
     layers (the conv numbers whose features :meth:`features` returns, see module doc).
     """
 
-    def __init__(self, *, arch="resnet18", num_classes=10, in_channels=1, width=64, layers=(1, 5, 9, 13, 17)):
+    def __init__(self, *, arch="resnet18", num_classes=10, in_channels=1, width=64, layers=(1, 5, 9, 13, 17),
+                 blur_sigma: float = 0.0):
         super().__init__()
         if arch not in BLOCKS:
             raise ValueError(f"arch: {arch!r} is not one of {sorted(BLOCKS)}")
         self.arch, self.width = arch, width
+        self.blur = GaussianBlur(blur_sigma) if blur_sigma else nn.Identity()  # the low-pass control's front end
         self.normalize = Normalize()
         self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
@@ -84,18 +119,26 @@ class ResNet(nn.Module):
         self.n_convs = 1 + 2 * len(blocks)
         self.layers = tuple(int(k) for k in layers)
         for k in self.layers:
-            if not (k == 1 or (k % 2 == 1 and 3 <= k <= self.n_convs)):
-                raise ValueError(
-                    f"layers: conv {k} has no feature in {arch}: use 1 (stem) or the last conv of a block "
-                    f"(odd numbers 3..{self.n_convs})"
-                )
+            self.check_layer(k)
+
+    def check_layer(self, k: int, key: str = "layers") -> None:
+        if not (k == 1 or (k % 2 == 1 and 3 <= k <= self.n_convs)):
+            raise ValueError(
+                f"{key}: conv {k} has no feature in {self.arch}: use 1 (stem) or the last conv of a block "
+                f"(odd numbers 3..{self.n_convs})"
+            )
+
+    def layer_channels(self, k: int) -> int:
+        """Channels of the feature of conv layer ``k`` (see module doc)."""
+        self.check_layer(k)
+        return self.width if k == 1 else self.blocks[(k - 3) // 2].conv2.out_channels
 
     def set_normalization(self, mean: float, std: float) -> None:
         self.normalize.mean.fill_(float(mean))
         self.normalize.std.fill_(float(std))
 
     def stem(self, x):
-        return F.relu(self.bn1(self.conv1(self.normalize(x))))
+        return F.relu(self.bn1(self.conv1(self.normalize(self.blur(x)))))
 
     def features(self, x, layers=None) -> list[torch.Tensor]:
         """Feature maps of the selected conv layers, in the order of ``layers``.
@@ -125,6 +168,7 @@ class ResNet(nn.Module):
         return self.fc(h.mean((2, 3)))  # global average pooling (deterministic backward on CUDA)
 
 
-def build(*, arch="resnet18", num_classes=10, width=64, layers=(1, 5, 9, 13, 17)) -> ResNet:
-    """The model of stage 5 (1 input channel); ``metrics.json['model']`` holds these arguments."""
-    return ResNet(arch=arch, num_classes=num_classes, in_channels=1, width=width, layers=layers)
+def build(*, arch="resnet18", num_classes=10, width=64, layers=(1, 5, 9, 13, 17), blur_sigma: float = 0.0) -> ResNet:
+    """The model of stage 5 (1 input channel); ``metrics.json['model']`` holds these arguments
+    (``blur_sigma`` > 0: the fixed Gaussian low-pass front end of the blur conditions)."""
+    return ResNet(arch=arch, num_classes=num_classes, in_channels=1, width=width, layers=layers, blur_sigma=blur_sigma)

@@ -8,6 +8,10 @@
 * :class:`LayerMixer` holds the trainable ``gamma`` = softmax(logits), equal at the
   start (1/K each), and mixes the K per-layer matrices (Eq. 10).
 * :func:`similarity_loss` is Eq. 8, averaged over the pairs i < j of the batch.
+* :func:`cka_loss` is the CKA alternative (Dapello et al. 2022): 1 - CKA or log(1 - CKA) between the
+  model's linear kernel (:meth:`LayerMixer.kernel`: gamma-weighted layers) and the target S^neural as
+  a kernel (the Gram matrix of the scans' centred, normalized response vectors, Eq. 2/6), both
+  centred over the stimulus batch.
 
 Similarities are clamped to [-1 + eps, 1 - eps] before arctanh so that the loss and its
 gradient stay finite; eps = 1e-3 by default (arctanh(1 - 1e-3) = 3.8). The clamp has zero
@@ -154,6 +158,15 @@ class LayerMixer(nn.Module):
                 setattr(self, key, torch.empty_like(state_dict[key]))
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
+    def kernel(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """The CKA conditions' model kernel: sum_k gamma_k K_k of the layers' unit-norm centred linear kernels
+        (:func:`feature_kernel`), i.e. the linear kernel of the layers concatenated with weights sqrt(gamma_k)
+        (one layer: plain linear CKA). (B, B) fp32."""
+        if len(features) != len(self.layers):
+            raise ValueError(f"LayerMixer: expected {len(self.layers)} feature maps, got {len(features)}")
+        with torch.autocast(device_type=features[0].device.type, enabled=False):
+            return sum(g * feature_kernel(f) for g, f in zip(self.gamma, features))
+
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         """features: K tensors (B, ...) (the model's selected layers). Returns S^CNN (B, B) fp32."""
         if len(features) != len(self.layers):
@@ -165,3 +178,41 @@ class LayerMixer(nn.Module):
             for g, k, f in zip(gamma, self.layers, features):
                 s = s + g * centered_cosine_similarity(f, self._mean(k, f))
         return s
+
+
+# ---------------------------------------------------------------- CKA (Kornblith et al. 2019; Dapello et al. 2022)
+def center_gram(k: torch.Tensor) -> torch.Tensor:
+    """H K H with H = I - 11^T / B: a (B, B) kernel centred over the batch (rows and columns)."""
+    row = k.mean(1, keepdim=True)
+    return k - row - row.T + k.mean()
+
+
+def linear_cka(k: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """CKA of two (B, B) kernels, fp32: <HKH, HLH>_F / (||HKH||_F ||HLH||_F).
+
+    With K = X X^T and L = Y Y^T this is linear CKA of the representations X and Y: 1 for the same
+    representation (up to rotation and scale), 0 when the centred columns of X and Y are orthogonal.
+    """
+    if k.shape != target.shape or k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise ValueError(f"linear_cka: need two (B, B) kernels, got {tuple(k.shape)} and {tuple(target.shape)}")
+    kc, lc = center_gram(k.float()), center_gram(target.float())
+    return (kc * lc).sum() / (kc.norm() * lc.norm()).clamp_min(1e-24)
+
+
+def feature_kernel(features: torch.Tensor) -> torch.Tensor:
+    """The linear kernel X X^T of one layer's flattened features (B, ...) -> (B, B), centred and scaled to
+    unit Frobenius norm (so the layers of Eq. 10's mix weigh by gamma alone, whatever their scale)."""
+    kc = center_gram(_Gram.apply(flat_features(features)))
+    return kc / kc.norm().clamp_min(1e-24)
+
+
+CKA_FORMS = ("cka", "logcka")
+
+
+def cka_loss(k: torch.Tensor, target: torch.Tensor, form: str = "cka", eps: float = 1e-6) -> torch.Tensor:
+    """The CKA regularizer: ``cka`` = 1 - CKA(K, S^neural) (>= 0), ``logcka`` = log(1 - CKA) (Dapello et al.
+    2022: its gradient grows as the representations align; 1 - CKA is floored at ``eps``)."""
+    if form not in CKA_FORMS:
+        raise ValueError(f"cka_loss: form {form!r} is not one of {CKA_FORMS}")
+    gap = 1.0 - linear_cka(k, target)
+    return gap if form == "cka" else torch.log(gap.clamp_min(eps))

@@ -42,13 +42,16 @@ from neuroreg.progress import Progress
 
 from .data import Cifar, Stimuli, augment, target_block, to_float
 from .resnet import ResNet, build
-from .similarity_loss import LayerMixer, similarity_loss
+from .multitask import MultitaskReadout, mtl_loss
+from .similarity_loss import CKA_FORMS, LayerMixer, cka_loss, similarity_loss
 
 log = logging.getLogger(__name__)
 CRASH_ENV = "NEUROREG_CRASH_AFTER_STEPS"  # fault injection for the resume test: raise after N optimizer steps
 
 
 _DEFAULT = config_defaults("cotrain")
+_MTL = config_defaults("cotrain")["mtl"]
+REGULARIZERS = ("similarity", "mtl")
 
 
 @dataclass
@@ -78,11 +81,22 @@ class Recipe:
     augment: str = _DEFAULT["augment"]  # CIFAR augmentation: crop_flip | flip | none
     stimulus_batch_size: int | None = _DEFAULT["stimulus_batch_size"]  # stimuli per step (None = batch_size)
     bn_running_stats: str = _DEFAULT["bn_running_stats"]  # BatchNorm's running estimates from: cifar | all batches
+    # the other methods (README, "Other ways to learn from brains"); set from the run's condition (grid.parse_condition)
+    regularizer: str = "similarity"  # what alpha weighs: similarity (S^CNN vs the target) | mtl (a readout's Poisson loss)
+    loss: str = "arctanh"  # similarity loss: arctanh (Eq. 8) | cka (1 - linear CKA) | logcka (log(1 - CKA))
+    mtl_layer: int = _MTL["layer"]  # conv layer the multi-task readout reads
+    mtl_init_mu_range: float = _MTL["init_mu_range"]
+    mtl_init_sigma: float = _MTL["init_sigma"]
+    blur_sigma: float = 0.0  # the fixed Gaussian low-pass front end (0 = none)
 
     @classmethod
     def from_config(cls, cfg: dict, **overrides) -> "Recipe":
         names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in {**cfg, **overrides}.items() if k in names}
+        merged = {**cfg, **overrides}
+        for k, v in (merged.get("mtl") or {}).items():  # the cotrain.mtl section -> mtl_* fields
+            if f"mtl_{k}" in names and f"mtl_{k}" not in overrides:
+                merged[f"mtl_{k}"] = v
+        kw = {k: v for k, v in merged.items() if k in names}
         if "layers" in kw:
             kw["layers"] = tuple(kw["layers"])
         return cls(**kw)
@@ -165,10 +179,14 @@ def _set_determinism(r: Recipe, device):
         torch.use_deterministic_algorithms(True)
 
 
-def train_step(model, mixer, opt, cifar: Cifar, idx, stimuli: Stimuli | None, stim_idx, r: Recipe, g, amp: bool):
+def train_step(model, mixer, opt, cifar: Cifar, idx, stimuli: Stimuli | None, stim_idx, r: Recipe, g, amp: bool,
+               head=None):
     """One optimizer step of Eq. 7 on CIFAR batch ``idx`` (+ stimulus batch ``stim_idx`` unless None).
 
-    Returns detached (cross-entropy, similarity loss or None, logits).
+    The regularizer (``r.regularizer``): ``similarity``, S^CNN (Eq. 9-10) against the target block with
+    Eq. 8 or, for ``r.loss`` cka / logcka, :func:`cka_loss`; ``mtl``, the Poisson loss of ``head`` (a
+    :class:`MultitaskReadout` of layer ``r.mtl_layer``) on the stimulus batch's responses.
+    Returns detached (cross-entropy, regularizer loss or None, logits).
     """
     device = cifar.train_images.device
     x = _layout(augment(cifar.train_images[idx], g, mode=r.augment), r)
@@ -179,9 +197,15 @@ def train_step(model, mixer, opt, cifar: Cifar, idx, stimuli: Stimuli | None, st
     loss, sim = ce, None
     if stim_idx is not None:
         xs = _layout(to_float(stimuli.images[stim_idx]), r)
+        layers = (r.mtl_layer,) if r.regularizer == "mtl" else None
         with torch.autocast(device.type, torch.bfloat16, enabled=amp), frozen_bn_statistics(model, r.bn_running_stats == "cifar"):
-            feats = model.features(xs)
-        sim = similarity_loss(mixer(feats), target_block(stimuli.target, stim_idx), r.clamp_eps)  # fp32
+            feats = model.features(xs, layers=layers)
+        if r.regularizer == "mtl":
+            sim = mtl_loss(head(feats[0]), stimuli.target[stim_idx])
+        elif r.loss in CKA_FORMS:
+            sim = cka_loss(mixer.kernel(feats), target_block(stimuli.target, stim_idx), r.loss)
+        else:
+            sim = similarity_loss(mixer(feats), target_block(stimuli.target, stim_idx), r.clamp_eps)  # fp32
         loss = loss + r.alpha * sim
         sim = sim.detach()
     opt.zero_grad(set_to_none=True)
@@ -225,13 +249,17 @@ def history_row(epoch: int, lr: float, ce_total: float, sim_total: float | None,
     }
 
 
-def make_optimizer(model, mixer, r: Recipe) -> torch.optim.SGD:
-    """SGD with momentum; weight decay on the network, none on the gamma logits."""
+def make_optimizer(model, mixer, r: Recipe, head=None) -> torch.optim.SGD:
+    """SGD with momentum; weight decay on the network, none on the gamma logits (nor on the multi-task
+    readout ``head``, whose feature weights start at 1/C and whose positions decay would pull to the centre)."""
+    groups = [
+        {"params": model.parameters(), "weight_decay": r.weight_decay},
+        {"params": mixer.parameters(), "weight_decay": 0.0},
+    ]
+    if head is not None:
+        groups.append({"params": head.parameters(), "weight_decay": 0.0})
     return torch.optim.SGD(
-        [
-            {"params": model.parameters(), "weight_decay": r.weight_decay},
-            {"params": mixer.parameters(), "weight_decay": 0.0},
-        ],
+        groups,
         lr=r.lr,
         momentum=r.momentum,
         nesterov=r.nesterov,
@@ -253,11 +281,21 @@ def train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoin
 
 def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoint_path):
     if r.alpha > 0 and stimuli is None:
-        raise ValueError("alpha > 0 needs stimuli and a similarity target")
+        raise ValueError("alpha > 0 needs stimuli and a similarity target (or responses, regularizer mtl)")
+    if r.regularizer not in REGULARIZERS:
+        raise ValueError(f"regularizer: {r.regularizer!r} is not one of {REGULARIZERS}")
+    if r.loss not in ("arctanh",) + CKA_FORMS:
+        raise ValueError(f"loss: {r.loss!r} is not one of arctanh, {', '.join(CKA_FORMS)}")
     _set_determinism(r, device)
     amp = use_bf16(r, device)
     torch.manual_seed(r.seed)
-    model = build(arch=r.arch, num_classes=cifar.n_classes, width=r.width, layers=r.layers)
+    model = build(arch=r.arch, num_classes=cifar.n_classes, width=r.width, layers=r.layers, blur_sigma=r.blur_sigma)
+    head = None
+    if r.regularizer == "mtl" and r.alpha > 0:
+        if stimuli.target.ndim != 2 or stimuli.target.shape[0] != len(stimuli.images):
+            raise ValueError(f"mtl: responses of shape {tuple(stimuli.target.shape)} for {len(stimuli.images)} stimuli")
+        head = MultitaskReadout(model.layer_channels(r.mtl_layer), stimuli.target.shape[1], seed=r.seed,
+                                init_mu_range=r.mtl_init_mu_range, init_sigma=r.mtl_init_sigma).to(device)
     pixels = cifar.train_images.float().div(255)
     model.set_normalization(pixels.mean().item(), pixels.std().item())
     del pixels
@@ -266,7 +304,7 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
     mixer.to(device)
     if r.channels_last:
         model.to(memory_format=torch.channels_last)
-    opt = make_optimizer(model, mixer, r)
+    opt = make_optimizer(model, mixer, r, head)
     history, start_epoch = [], 0
     if checkpoint_path is not None and os.path.exists(checkpoint_path):
         ckpt = torch.load(checkpoint_path, map_location=device, weights_only=True)
@@ -275,6 +313,8 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
         else:
             model.load_state_dict(ckpt["model"])
             mixer.load_state_dict(ckpt["mixer"])
+            if head is not None:
+                head.load_state_dict(ckpt["head"])
             opt.load_state_dict(ckpt["optimizer"])
             history, start_epoch = ckpt["history"], ckpt["epoch"]
             torch.set_rng_state(ckpt["rng"]["torch"].cpu())
@@ -301,7 +341,7 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
         for step in range(steps):
             idx = order[step * b : (step + 1) * b]
             s = None if stim_idx is None else stim_idx[step]
-            ce, sim, logits = train_step(model, mixer, opt, cifar, idx, stimuli, s, r, g, amp)
+            ce, sim, logits = train_step(model, mixer, opt, cifar, idx, stimuli, s, r, g, amp, head)
             ce_sum += ce * len(idx)
             correct += (logits.argmax(1) == cifar.train_labels[idx]).sum()
             if sim is not None:
@@ -320,6 +360,7 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
                 "epoch": epoch + 1,
                 "model": model.state_dict(),
                 "mixer": mixer.state_dict(),
+                **({"head": head.state_dict()} if head is not None else {}),
                 "optimizer": opt.state_dict(),
                 "history": history,
                 "recipe": asdict(r),

@@ -140,3 +140,17 @@ def fig10_brain_likeness(smk) -> None:
         table.to_csv(tmp, index=False, float_format="%.5g")
     log.info("brain-likeness and robustness per model:\n%s", table.to_string(index=False))
     plot_brain_likeness(table, smk.output.png)
+
+
+@job
+def methods_comparison(smk) -> None:
+    """The methods side by side: tables/methods.csv and Fig. 11 (neuroreg.figures.methods)."""
+    from .methods import methods_table, per_model_scores, plot_methods
+
+    corr = read_runs(smk.input.corruptions) if smk.input.corruptions else None
+    adv = read_runs(smk.input.adversarial) if smk.input.adversarial else None
+    table = methods_table(per_model_scores(read_runs(smk.input.noise), corr, adv))
+    with atomic_output(smk.output.table) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.5g")
+    log.info("methods side by side:\n%s", table.to_string(index=False))
+    plot_methods(table, smk.output.png)

@@ -16,7 +16,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .style import CONDITION_COLORS, CONDITION_LABELS, plt, save
+from .style import CONDITION_COLORS, condition_color, condition_label, family, plt, save
 
 RUN_PATH = re.compile(r"(?P<target>[^/\\]+)[/\\]alpha(?P<alpha>[0-9.]+)[/\\]seed(?P<seed>[0-9]+)[/\\][^/\\]+$")
 NORMS = ["L0", "L1", "L2", "Linf"]
@@ -57,17 +57,30 @@ def mean_sem(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
     return out.drop(columns="sd")
 
 
+FAMILY_ORDER = ("baseline", "similarity", "cka", "multi-task", "low-pass")
+
+
 def _order(conditions) -> list[str]:
+    """The paper's conditions first, then the other methods by family (blur sigmas ascending)."""
     known = [c for c in CONDITION_COLORS if c in set(conditions)]
-    return known + sorted(set(conditions) - set(known))
+    rest = sorted(set(conditions) - set(known))
+
+    def key(c):
+        fam = family(c)
+        rank = FAMILY_ORDER.index(fam) if fam in FAMILY_ORDER else len(FAMILY_ORDER)
+        head = c.split("_", 1)[0][4:] if c.startswith("blur") else ""
+        sigma = float(head) if head.replace(".", "", 1).isdigit() else float("inf")
+        return (rank, sigma, c)
+
+    return known + sorted(rest, key=key)
 
 
 def _color(c):
-    return CONDITION_COLORS.get(c, "0.5")
+    return condition_color(c)
 
 
 def _label(c):
-    return CONDITION_LABELS.get(c, c)
+    return condition_label(c)
 
 
 def noisy_examples(images: np.ndarray, levels, noise_seed: int, index: int = 0) -> np.ndarray:

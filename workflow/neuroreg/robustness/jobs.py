@@ -151,3 +151,20 @@ def brain_likeness(smk) -> None:
     df = brain.brain_likeness(model, gamma, smk.input.stimuli, list(smk.input.oracle))
     io.write_csv(df, smk.output[0])
     log.info("\n%s", df.to_string(index=False))
+
+
+@job
+def blur_selection(smk) -> None:
+    """The best blur of the low-pass sweep on held-out training images -> tables/blur_selection.csv."""
+    import torch
+
+    from . import blur, io
+
+    torch.set_num_threads(smk.threads)
+    p = smk.params
+    images, labels = blur.held_out_images(smk.input.cifar, p.n_validation, p.n_train)
+    models = [(cond, float(sigma), int(seed), io.load_model(m, mt))
+              for (cond, sigma, seed), m, mt in zip(p.runs, smk.input.models, smk.input.metrics)]
+    table = blur.select(models, images, labels, p.noise_levels, p.noise_seed, batch_size=p.batch_size)
+    io.write_csv(table, smk.output[0])
+    log.info("blur selection on %d held-out training images:\n%s", len(labels), table.to_string(index=False))
