@@ -18,7 +18,8 @@ from neuroreg.robustness.minimal import Settings
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_OVERLAYS = sorted((REPO / "config").glob("*.yaml"))
 # Dataclass fields that belong to one run or job, not to the config section (set by the rule from its wildcards/seeds).
-PER_RUN = {Recipe: {"alpha", "seed"}, Settings: {"seed"}, EncoderConfig: set()}
+# Recipe's method fields come from the run's condition (grid.parse_condition) or, mtl_*, from the cotrain.mtl section.
+PER_RUN = {Recipe: {"alpha", "seed", "regularizer", "loss", "blur_sigma"}, Settings: {"seed"}, EncoderConfig: set()}
 SECTION = {Recipe: "cotrain", Settings: "robustness", EncoderConfig: "encoder"}
 
 
@@ -31,6 +32,9 @@ def test_dataclass_defaults_are_the_schemas(cls):
     schema = C.defaults(SECTION[cls])
     for f in dataclasses.fields(cls):
         if f.name in PER_RUN[cls]:
+            continue
+        if cls is Recipe and f.name.startswith("mtl_"):
+            assert _field_default(f) == schema["mtl"][f.name[4:]], f.name
             continue
         assert f.name in schema, f"{cls.__name__}.{f.name} has no default in the schema's {SECTION[cls]} section"
         value = _field_default(f)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,11 @@ def quick():
 
 def test_names_agree_with_the_schema():
     s = C.schema()
-    assert tuple(s["$defs"]["condition"]["enum"]) == grid.CONDITIONS
+    pattern = re.compile(s["$defs"]["condition"]["pattern"])
+    for name in grid.CONDITIONS + tuple(grid.MTL_RESPONSES) + ("cka_neural_model", "logcka_shuffle", "blur1.5",
+                                                                "blurbest_mtl_model", "blur2_neural_model"):
+        assert pattern.fullmatch(name) and grid.parse_condition(name).name == name
+        assert name.split("_")[0].rstrip("0123456789.") in s["$defs"]["condition"]["description"] or name in grid.CONDITIONS
     assert tuple(s["properties"]["similarity"]["properties"]["targets"]["items"]["enum"]) == grid.TARGETS
     assert tuple(s["properties"]["stages"]["items"]["enum"]) == grid.STAGES == tuple(s["properties"]["stages"]["default"])
     source = s["properties"]["recordings"]["additionalProperties"]["properties"]["source"]["enum"]
