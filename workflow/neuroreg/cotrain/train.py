@@ -354,8 +354,7 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
                           evaluate(model, cifar.test_images, cifar.test_labels, r, amp), mixer.gamma_dict())
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
-        log.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-        if checkpoint_path is not None:
+        if checkpoint_path is not None:  # before the epoch's log line: a logged epoch is a resumable one
             state = {
                 "epoch": epoch + 1,
                 "model": model.state_dict(),
@@ -368,4 +367,5 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
             }
             with atomic_output(checkpoint_path) as tmp:
                 torch.save(state, tmp)
+        log.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     return model, mixer, history
