@@ -318,3 +318,48 @@ def test_methods_table_hand_case():
     assert none["noise_mean"] == pytest.approx(0.25 + 0.02) and none["noise_max_mean"] == pytest.approx(0.22)
     assert b["d_clean"] == pytest.approx(-0.05) and b["d_clean_sem"] == pytest.approx(math.sqrt(2) * 0.01)
     assert b["family"] == "low-pass" and list(table["condition"]) == ["none", "blur1"]
+
+
+# ---------------------------------------------------------------- end to end, on the tiny pipeline
+def test_every_method_trains_and_is_evaluated_by_the_workflow(tmp_path):
+    """Every new kind of condition through the real Snakefile on the tiny config: the response sets, the
+    blur selection on held-out training images, the trainings, noise, corruptions, attacks, the methods
+    table and Fig. 11; and the paper's conditions' params do not change with the methods added."""
+    import json
+
+    from conftest import TINY, snakemake
+    from tiny import tiny_config
+
+    conditions = ["none", "neural_model", "mtl_model", "mtl_shuffle", "mtl_ground_truth", "mtl_data",
+                  "cka_neural_model", "logcka_neural_model", "blur1", "blur2", "blurbest_neural_model"]
+    tiny_config(tmp_path, run="methods", **{**TINY, "cotrain.conditions": conditions, "cotrain.n_train": 60,
+                                            "data.n_validation": 40, "cotrain.mtl": {"alpha": 1, "layer": 5},
+                                            "robustness.adversarial_conditions": ["none", "mtl_model", "blurbest_neural_model"],
+                                            "robustness.corruptions": {"names": ["gaussian_noise", "contrast"],
+                                                                       "severities": [1, 5], "n_images": 10}})
+    snakemake(tmp_path, "results/methods/tables/methods.csv")
+    root = tmp_path / "results" / "methods"
+    table = pd.read_csv(root / "tables" / "methods.csv")
+    assert list(table["condition"]) == ["none", "neural_model", "cka_neural_model", "logcka_neural_model", "mtl_model",
+                                        "mtl_shuffle", "mtl_ground_truth", "mtl_data", "blur1", "blur2",
+                                        "blurbest_neural_model"]
+    assert table[["clean_mean", "noise_mean", "corruption_mean"]].notna().all().all()
+    assert table.set_index("condition").loc[["none", "mtl_model", "blurbest_neural_model"], "L2_mean"].notna().all()
+    assert (root / "figures" / "fig11_methods.png").stat().st_size > 10_000
+    sel = pd.read_csv(root / "tables" / "blur_selection.csv")
+    assert list(sel["sigma"]) == [1.0, 2.0] and sel["selected"].sum() == 1 and (sel["n_images"] == 40).all()
+    m = json.loads((root / "cotrain/blurbest_neural_model/alpha20/seed0/metrics.json").read_text())
+    assert m["model"]["blur_sigma"] == float(sel.loc[sel["selected"], "sigma"].iloc[0])
+    m = json.loads((root / "cotrain/mtl_data/alpha1/seed0/metrics.json").read_text())
+    assert m["method"]["kind"] == "mtl" and m["recipe"]["mtl_layer"] == 5 and "head" not in torch.load(
+        root / "cotrain/mtl_data/alpha1/seed0/model.pt", weights_only=True)  # the readout is dropped
+    with h5py.File(root / "responses" / "ground_truth.h5") as f:
+        assert f["responses"].shape == (48, 80)  # 48 once-shown images x 2 scans of 40 neurons
+    # adding the methods retrains nothing of the paper's conditions (their params are unchanged)
+    import yaml
+
+    cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    cfg["cotrain"]["conditions"] = ["none", "neural_model"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))  # the data files keep their mtimes
+    dry = snakemake(tmp_path, "-n", "results/methods/cotrain/neural_model/alpha20/seed0/metrics.json")
+    assert "Nothing to be done" in dry.stdout + dry.stderr

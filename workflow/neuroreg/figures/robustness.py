@@ -60,6 +60,9 @@ def mean_sem(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
 FAMILY_ORDER = ("baseline", "similarity", "cka", "multi-task", "low-pass")
 
 
+MTL_ORDER = ("mtl_model", "mtl_shuffle", "mtl_ground_truth", "mtl_data")
+
+
 def _order(conditions) -> list[str]:
     """The paper's conditions first, then the other methods by family (blur sigmas ascending)."""
     known = [c for c in CONDITION_COLORS if c in set(conditions)]
@@ -70,7 +73,8 @@ def _order(conditions) -> list[str]:
         rank = FAMILY_ORDER.index(fam) if fam in FAMILY_ORDER else len(FAMILY_ORDER)
         head = c.split("_", 1)[0][4:] if c.startswith("blur") else ""
         sigma = float(head) if head.replace(".", "", 1).isdigit() else float("inf")
-        return (rank, sigma, c)
+        within = MTL_ORDER.index(c) if c in MTL_ORDER else len(MTL_ORDER)  # the target, then its controls
+        return (rank, sigma, within, c)
 
     return known + sorted(rest, key=key)
 
