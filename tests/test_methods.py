@@ -96,6 +96,21 @@ def test_mtl_readout_gradient_reaches_the_chosen_layer_only():
     assert model.layer_channels(9) == 8 and model.layer_channels(1) == 4 and model.layer_channels(17) == 32
 
 
+def test_mtl_readout_steps_at_its_per_neuron_learning_rate():
+    # the Poisson loss is a mean over the neurons: the readout's group gets lr * readout_lr * n_neurons,
+    # and the schedule keeps that ratio (here after the first decay)
+    model, head = resnet.build(width=4), multitask.MultitaskReadout(8, 6, seed=0)
+    r = train.Recipe(lr=0.1, mtl_readout_lr=0.5, regularizer="mtl")
+    opt = train.make_optimizer(model, LayerMixer(r.layers), r, head)
+    lrs = [g["lr"] for g in opt.param_groups]
+    assert lrs == pytest.approx([0.1, 0.1, 0.1 * 0.5 * 6])
+    assert {id(p) for p in opt.param_groups[2]["params"]} == {id(p) for p in head.parameters()}
+    lr = train.learning_rate(r.lr_step, r)
+    assert lr == pytest.approx(0.1 * r.lr_decay)
+    train.set_learning_rate(opt, lr)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([lr, lr, lr * 3.0])
+
+
 def test_mtl_loss_is_the_encoders_poisson_loss():
     rate, y = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 3.0]])
     expected = ((1.0 - 0.0) + (2.0 - 3.0 * math.log(2.0))) / 2
@@ -297,7 +312,8 @@ def test_alphas_params_and_checks_of_the_conditions():
     assert grid.needed_responses(cfg) == ["model"] and grid.blur_sweep(cfg) == ["blur1"]
     base = grid.cotrain_params(cfg["cotrain"], "neural_model")
     assert "mtl" not in base and "cka" not in base
-    assert grid.cotrain_params(cfg["cotrain"], "mtl_model")["mtl"] == {"layer": 9, "init_mu_range": 0.3, "init_sigma": 0.1}
+    assert grid.cotrain_params(cfg["cotrain"], "mtl_model")["mtl"] == {"layer": 9, "init_mu_range": 0.3, "init_sigma": 0.1,
+                                                                           "readout_lr": 0.1}
     grid.check_conditions(cfg)
     with pytest.raises(InputError, match="cotrain.n_train"):
         grid.check_conditions(_cfg(conditions=["blur1", "blurbest_neural_model"]))

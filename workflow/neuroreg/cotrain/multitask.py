@@ -59,6 +59,7 @@ class MultitaskReadout(nn.Module):
     def __init__(self, in_channels: int, n_neurons: int, *, init_mu_range: float = 0.3, init_sigma: float = 0.1,
                  seed: int = 0):
         super().__init__()
+        self.n_neurons = int(n_neurons)
         g = torch.Generator().manual_seed(int(seed))
         self.readout = GaussianReadout(in_channels, n_neurons, init_mu_range=init_mu_range, init_sigma=init_sigma,
                                        generator=g)

@@ -87,6 +87,7 @@ class Recipe:
     mtl_layer: int = _MTL["layer"]  # conv layer the multi-task readout reads
     mtl_init_mu_range: float = _MTL["init_mu_range"]
     mtl_init_sigma: float = _MTL["init_sigma"]
+    mtl_readout_lr: float = _MTL["readout_lr"]  # readout lr = lr * this * n_neurons (the loss is a mean over neurons)
     blur_sigma: float = 0.0  # the fixed Gaussian low-pass front end (0 = none)
 
     @classmethod
@@ -249,21 +250,27 @@ def history_row(epoch: int, lr: float, ce_total: float, sim_total: float | None,
     }
 
 
+def set_learning_rate(opt, lr: float) -> None:
+    """The epoch's learning rate on every group, times the group's ``lr_scale`` (the readout's)."""
+    for group in opt.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
+
+
 def make_optimizer(model, mixer, r: Recipe, head=None) -> torch.optim.SGD:
     """SGD with momentum; weight decay on the network, none on the gamma logits (nor on the multi-task
-    readout ``head``, whose feature weights start at 1/C and whose positions decay would pull to the centre)."""
+    readout ``head``, whose feature weights start at 1/C and whose positions decay would pull to the centre).
+    The readout's group steps at ``lr * r.mtl_readout_lr * n_neurons``: its loss is a mean over the
+    neurons, so without the factor each neuron's own weights would learn at lr / n_neurons."""
     groups = [
         {"params": model.parameters(), "weight_decay": r.weight_decay},
         {"params": mixer.parameters(), "weight_decay": 0.0},
     ]
-    if head is not None:
-        groups.append({"params": head.parameters(), "weight_decay": 0.0})
-    return torch.optim.SGD(
-        groups,
-        lr=r.lr,
-        momentum=r.momentum,
-        nesterov=r.nesterov,
-    )
+    if head is not None:  # lr_scale: see Recipe.mtl_readout_lr
+        groups.append({"params": head.parameters(), "weight_decay": 0.0,
+                       "lr_scale": r.mtl_readout_lr * head.n_neurons})
+    opt = torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum, nesterov=r.nesterov)
+    set_learning_rate(opt, r.lr)
+    return opt
 
 
 def train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoint_path=None):
@@ -329,8 +336,7 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
     for epoch in range(start_epoch, r.epochs):
         t0 = time.perf_counter()
         lr = learning_rate(epoch, r)
-        for group in opt.param_groups:
-            group["lr"] = lr
+        set_learning_rate(opt, lr)
         g = epoch_generator(r.seed, epoch, device)
         order = torch.randperm(n_train, generator=g, device=device)
         stim_idx = _stimulus_batches(len(stimuli.images), r.stimulus_batch_size or b, steps, g, device) if r.alpha > 0 else None

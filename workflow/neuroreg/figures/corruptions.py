@@ -20,7 +20,7 @@ from scipy import stats
 
 from ..robustness.corruptions import FAMILIES
 from .robustness import _color, _label, _order, mean_sem
-from .style import plt, save
+from .style import legend, plt, save
 
 BRAIN_REFERENCE = "neural_model"  # the brain-likeness on the x-axis of the scatter (the other references: the table)
 
@@ -98,7 +98,7 @@ def plot_corruptions(corr: pd.DataFrame, path, *, n_images: int) -> None:
         ax.axhline(10, color="0.7", lw=0.8, ls=":")
     axes[0][0].set_ylabel("test accuracy (%)")
     axes[0][0].set_ylim(0, 100)
-    axes[0][-1].legend(frameon=False, fontsize=7.5, loc="upper right")
+    legend(axes[0][-1], fontsize=7.5, loc="upper right")
     fig.suptitle(f"CIFAR-10-C (grayscale): accuracy per corruption family, {n_images} images per set", y=1.02)
     fig.tight_layout()
     save(fig, path)
@@ -150,6 +150,7 @@ def plot_brain_likeness(table: pd.DataFrame, path, *, reference: str = BRAIN_REF
     condition; Spearman rho (and its p) over the models in each panel's title."""
     x = f"brain_{reference}"
     panels = [s for s in SCORES if s in table and table[s].notna().sum() >= 3]
+    ref_tex = reference.replace("_", r"\ ")  # a space in mathtext
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(3.3 * max(1, len(panels)), 3.2), squeeze=False)
     for ax, s in zip(axes[0], panels):
         d = table[[x, s, "condition"]].dropna()
@@ -159,10 +160,10 @@ def plot_brain_likeness(table: pd.DataFrame, path, *, reference: str = BRAIN_REF
             ax.plot(e[x], scale * e[s], "o", ms=5, color=_color(c), alpha=0.85, label=_label(c))
         rho, p = stats.spearmanr(d[x], d[s])
         ax.set_title(f"Spearman ρ = {rho:.2f} (p = {p:.2g}, n = {len(d)})", fontsize=8.5)
-        ax.set_xlabel(f"brain-likeness: r(S$^{{CNN}}$, S$^{{{reference.replace('_', ' ')}}}$)\non held-out oracle images")
+        ax.set_xlabel(f"brain-likeness: r(S$^{{CNN}}$, S$^{{{ref_tex}}}$)\non held-out oracle images")
         ax.set_ylabel(SCORES[s])
     if panels:
-        axes[0][0].legend(frameon=False, fontsize=7, loc="best")
+        legend(axes[0][-1], fontsize=7, loc="best")
     else:
         axes[0][0].text(0.5, 0.5, "fewer than 3 models with scores", ha="center", va="center")
     fig.tight_layout()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from .corruptions import per_model
 from .robustness import _color, _label, _order
@@ -86,7 +87,8 @@ def plot_methods(table: pd.DataFrame, path, *, baseline: str = "none") -> None:
         ax.grid(axis="x", color="0.9", lw=0.6)
         ax.set_axisbelow(True)
         if m in ("clean", "noise", "corruption"):
-            ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 5, 10]))  # whole percents
+            ax.xaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
     axes[0][0].set_yticks(y)
     axes[0][0].set_yticklabels([f"{_label(c)}  (n={k})" for c, k in zip(table["condition"], table["n"])], fontsize=7)
     fig.suptitle("Ways of learning from brains side by side (mean \u00b1 SEM over seeds; dashed: None)", fontsize=9)

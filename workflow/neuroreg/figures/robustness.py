@@ -16,7 +16,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .style import CONDITION_COLORS, condition_color, condition_label, family, plt, save
+from .style import CONDITION_COLORS, condition_color, condition_label, family, legend, plt, save
 
 RUN_PATH = re.compile(r"(?P<target>[^/\\]+)[/\\]alpha(?P<alpha>[0-9.]+)[/\\]seed(?P<seed>[0-9]+)[/\\][^/\\]+$")
 NORMS = ["L0", "L1", "L2", "Linf"]
@@ -132,7 +132,7 @@ def plot_noise_robustness(summary: pd.DataFrame, path, *, examples: np.ndarray |
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title(title)
-    ax.legend(frameon=False, fontsize=8)
+    legend(ax, fontsize=8)
     for k in range(n_ex):
         a = fig.add_subplot(gs[1, k])
         a.imshow(examples[k], cmap="gray", vmin=0, vmax=1, interpolation="nearest")

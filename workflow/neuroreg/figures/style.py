@@ -103,6 +103,16 @@ plt.rcParams.update({
 })
 
 
+def legend(ax, *, many: int = 7, **kw):
+    """``ax.legend(**kw)``, or beside the axes (right of it) when more than ``many`` entries would cover
+    the data; ``save`` crops to include it."""
+    n = len(ax.get_legend_handles_labels()[1])
+    kw.setdefault("frameon", False)
+    if n > many:
+        kw.update(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    return ax.legend(**kw)
+
+
 def save(fig, path: str | Path) -> None:
     """Save ``fig`` atomically to ``path`` (a .png) and beside it as .pdf; close it."""
     path = Path(path)
