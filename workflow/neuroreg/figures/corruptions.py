@@ -126,7 +126,7 @@ def plot_relative_robustness(corr: pd.DataFrame, path) -> None:
     hi = max(1.2, float(np.nanmax(rr[groups].to_numpy())) + 0.05)
     ax.set_ylim(lo, hi)
     ax.set_ylabel("relative robustness R\n(accuracy / None's, mean over corruptions)")
-    legend(ax, fontsize=7.5, ncol=min(3, len(conds)) if len(conds) <= 7 else 1, loc="upper left")
+    legend(ax, fontsize=7.5, ncol=min(3, len(conds)), loc="upper left")
     ax.set_title("Corruption robustness relative to None (1 = None)")
     save(fig, path)
 
