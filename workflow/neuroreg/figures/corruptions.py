@@ -163,7 +163,8 @@ def plot_brain_likeness(table: pd.DataFrame, path, *, reference: str = BRAIN_REF
         ax.set_xlabel(f"brain-likeness: r(S$^{{CNN}}$, S$^{{{ref_tex}}}$)\non held-out oracle images")
         ax.set_ylabel(SCORES[s])
     if panels:
-        legend(axes[0][-1], fontsize=7, loc="best")
+        handles, labels = axes[0][0].get_legend_handles_labels()  # every model; the attacked panel has fewer
+        legend(axes[0][-1], handles=handles, labels=labels, fontsize=7, loc="best")
     else:
         axes[0][0].text(0.5, 0.5, "fewer than 3 models with scores", ha="center", va="center")
     fig.tight_layout()

@@ -105,8 +105,9 @@ plt.rcParams.update({
 
 def legend(ax, *, many: int = 7, **kw):
     """``ax.legend(**kw)``, or beside the axes (right of it, one column) when more than ``many`` entries
-    would cover the data; ``save`` crops to include it."""
-    n = len(ax.get_legend_handles_labels()[1])
+    would cover the data; ``save`` crops to include it. ``handles`` and ``labels`` may come from
+    another axes."""
+    n = len(kw["labels"]) if "labels" in kw else len(ax.get_legend_handles_labels()[1])
     kw.setdefault("frameon", False)
     if n > many:
         kw.update(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, ncol=1)
