@@ -73,6 +73,33 @@ class GaussianBlur(nn.Module):
         return f"sigma={self.sigma:g}, radius={self.radius}"
 
 
+# oneDNN's AVX-512 backward-weights kernel of a 1x1 convolution with stride > 1 corrupts the heap when the
+# input has fewer channels than its 16-channel block (torch 2.13.0, oneDNN 3.12, channels_last, fp32, CPUs without
+# AMX or with ONEDNN_MAX_CPU_ISA=AVX512_CORE*): its "reduce to unit stride" copy of the strided input overruns
+# the padded block. Exactly the width-8 network's stage-2 shortcut (8 -> 16 channels, 36 x 64 stimuli). The AVX2
+# kernel (8-channel blocks) has the same fault below 8 input channels: it hangs.
+# tests/test_cpu_kernels.py holds the torch-only reproducer; README, "Troubleshooting".
+ONEDNN_CHANNEL_BLOCK = 16
+
+
+class Downsample(nn.Conv2d):
+    """The shortcut's 1x1 convolution with stride s (no padding): output pixel (i, j) reads input pixel (s i, s j).
+
+    On the CPU, when ``in_channels`` is not a multiple of :data:`ONEDNN_CHANNEL_BLOCK`, it is computed as the
+    same 1x1 convolution with stride 1 on the input subsampled to every s-th row and column, the identical
+    sum (one product per input channel), which keeps oneDNN off its faulty strided backward-weights path.
+    Elsewhere (every width whose channels fill the block, e.g. 16 and 64, and every GPU) the plain strided
+    convolution runs, so those networks compute exactly what they did. Same parameters and state dict as
+    ``nn.Conv2d(c_in, c_out, 1, stride, bias=False)``.
+    """
+
+    def forward(self, x):
+        sh, sw = self.stride
+        if x.device.type == "cpu" and self.in_channels % ONEDNN_CHANNEL_BLOCK and (sh, sw) != (1, 1):
+            return F.conv2d(x[:, :, ::sh, ::sw], self.weight, self.bias)
+        return super().forward(x)
+
+
 class BasicBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int):
         super().__init__()
@@ -82,7 +109,7 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.shortcut = nn.Sequential()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            self.shortcut = nn.Sequential(Downsample(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
