@@ -337,6 +337,7 @@ def test_methods_table_hand_case():
 
 
 # ---------------------------------------------------------------- end to end, on the tiny pipeline
+@pytest.mark.integration
 def test_every_method_trains_and_is_evaluated_by_the_workflow(tmp_path):
     """Every new kind of condition through the real Snakefile on the tiny config: the response sets, the
     blur selection on held-out training images, the trainings, noise, corruptions, attacks, the methods
