@@ -15,6 +15,9 @@ a batch of 64 stimuli 36 x 64 and Eq. 8-10). Variants, each measured after a war
 * ``bf16+cl+compile`` (``--compile``): the same with every residual block ``torch.compile``-d
   (inductor fuses BatchNorm and ReLU; compiling the whole network instead breaks on the two passes
   of a step, whose BatchNorm updates conflict in one graph);
+* cheaper stimulus passes (alpha > 0 only; the candidates of the CPU fast path, README): ``32 stimuli`` a step
+  instead of 64, and ``every k-th`` step (``cotrain.stimulus_every: k``, the loss weighted k x alpha), each
+  timed over whole cycles of k steps;
 * ``bf16+cl x P procs``: P processes of one thread each training at once (how Snakemake runs the
   laptop configuration's jobs on P cores: ``--cores P``, ``threads: 1`` per job): the time per step
   of each, and the throughput per step (time / P).
@@ -61,22 +64,30 @@ def synthetic(device, n_train=50_000, n_stim=5_000, seed=0):
     return cifar, stim
 
 
-VARIANTS = {  # name: (precision, channels_last, direct Eq. 9, compile)
-    "baseline": ("fp32", False, True, False),
-    "fp32+cl": ("fp32", True, False, False),
-    "bf16+cl": ("bf16", True, False, False),
-    "bf16+cl+compile": ("bf16", True, False, True),
+VARIANTS = {  # name: (precision, channels_last, direct Eq. 9, compile, stimulus_every, stimulus batch)
+    "baseline": ("fp32", False, True, False, 1, 64),
+    "fp32+cl": ("fp32", True, False, False, 1, 64),
+    "bf16+cl": ("bf16", True, False, False, 1, 64),
+    "bf16+cl+compile": ("bf16", True, False, True, 1, 64),
+    "bf16+cl, 32 stimuli": ("bf16", True, False, False, 1, 32),
+    "bf16+cl, every 2nd": ("bf16", True, False, False, 2, 64),
+    "bf16+cl, every 3rd": ("bf16", True, False, False, 3, 64),
+    "bf16+cl, every 4th": ("bf16", True, False, False, 4, 64),
 }
+STIMULUS_ONLY = ("bf16+cl, 32 stimuli", "bf16+cl, every 2nd", "bf16+cl, every 3rd", "bf16+cl, every 4th")
 
 
 def bench(variant, *, width, alpha, steps, warmup, device, n_stim=2_000):
-    precision, cl, direct, compiled = VARIANTS[variant]
+    """(ms per step, FLOPs per step) of ``variant``, averaged over ``steps`` steps (a multiple of stimulus_every)."""
+    precision, cl, direct, compiled, every, stim_batch = VARIANTS[variant]
+    steps = max(every, steps - steps % every)
     fast_ccs = similarity_loss.centered_cosine_similarity
     if direct:  # the loop before the fast path computed Eq. 9 on the (B, D) arrays
         similarity_loss.centered_cosine_similarity = similarity_loss.centered_cosine_similarity_direct
     try:
         cifar, stim = synthetic(device, n_train=10_000, n_stim=n_stim)
-        r = train.Recipe(width=width, alpha=alpha, precision=precision, channels_last=cl)
+        r = train.Recipe(width=width, alpha=alpha, precision=precision, channels_last=cl, stimulus_every=every,
+                         stimulus_batch_size=stim_batch)
         amp = train.use_bf16(r, device)
         torch.manual_seed(0)
         model = resnet.build(width=width).to(device)
@@ -91,19 +102,21 @@ def bench(variant, *, width, alpha, steps, warmup, device, n_stim=2_000):
         model.train()
 
         def run(k):
-            for _ in range(k):
+            for step in range(k):
                 idx = torch.randint(0, len(cifar.train_labels), (r.batch_size,), device=device, generator=g)
-                s = torch.randint(0, n_stim, (r.batch_size,), device=device, generator=g) if alpha > 0 else None
+                s = None
+                if alpha > 0 and train.stimulus_step(step, every):
+                    s = torch.randint(0, n_stim, (stim_batch,), device=device, generator=g)
                 train.train_step(model, mixer, opt, cifar, idx, stim, s, r, g, amp)
 
         run(warmup)
         with FlopCounterMode(display=False) as counter:
-            run(1)
+            run(every)  # one cycle: the FLOPs of a step, on average
         sync(device)
         t0 = time.perf_counter()
         run(steps)
         sync(device)
-        return (time.perf_counter() - t0) / steps * 1e3, counter.get_total_flops()
+        return (time.perf_counter() - t0) / steps * 1e3, counter.get_total_flops() / every
     finally:
         similarity_loss.centered_cosine_similarity = fast_ccs
 
@@ -164,6 +177,8 @@ def main():
     for alpha in a.alpha:
         base = None
         for name in names:
+            if alpha == 0 and name in STIMULUS_ONLY:
+                continue
             ms, flops = bench(name, width=a.width, alpha=alpha, steps=a.steps, warmup=a.warmup, device=device)
             base = base or ms
             print(f"{name:24s} {alpha:5g} {ms:8.1f} {flops / 1e9:10.1f} {flops / ms / 1e6:8.0f} {base / ms:8.2f}", flush=True)

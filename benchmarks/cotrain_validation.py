@@ -26,6 +26,7 @@ import torch
 
 from neuroreg.cotrain import data, train
 from neuroreg.ingest.cifar import load_cifar_h5
+from neuroreg.robustness import bn
 from neuroreg.robustness.noise import noise_accuracy
 
 OUT = Path(__file__).resolve().parent / "results" / "cotrain_validation.jsonl"
@@ -52,9 +53,11 @@ def table(out: Path) -> pd.DataFrame:
         d = json.loads(line)
         a = d["args"]
         rows.append({"tag": a["tag"], "n_train": a["n_train"], "epochs": a["epochs"], "augment": a["augment"],
-                     "alpha": a["alpha"], "layers": a["layers"], "sb": a.get("stimulus_batch") or 64, "target": Path(a["target"]).stem if a["target"] else "none",
+                     "alpha": a["alpha"], "layers": a["layers"], "sb": a.get("stimulus_batch") or 64,
+                     "every": a.get("stimulus_every", 1), "target": Path(a["target"]).stem if a["target"] else "none",
                      "seed": a["seed"], "path": "plain" if a.get("precision") == "fp32" and not a.get("channels_last", True) else "fast",
                      **{f"acc@{k}": round(100 * v, 1) for k, v in d["noise"].items()},
+                     **{f"bn@{k}": round(100 * v, 1) for k, v in d.get("noise_bn_cifar", {}).items() if k in ("0", "0.08")},
                      "sim_loss": round(d["similarity_loss"][-1], 3) if d["similarity_loss"][-1] == d["similarity_loss"][-1] else None,
                      "top_gamma": max(d["gamma"], key=d["gamma"].get) if a["alpha"] > 0 else "", "minutes": round(d["seconds"] / 60, 1)})
     return pd.DataFrame(rows)
@@ -76,6 +79,7 @@ def main():
     p.add_argument("--layers", default="1,5,9,13,17")
     p.add_argument("--augment", default="flip")
     p.add_argument("--stimulus-batch", type=int, default=None)
+    p.add_argument("--stimulus-every", type=int, default=1, help="the stimulus pass every k-th step, weight k x alpha")
     p.add_argument("--bn-running-stats", default="all")
     p.add_argument("--clamp-eps", type=float, default=1e-3)
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
@@ -96,14 +100,18 @@ def main():
     r = train.Recipe(width=a.width, epochs=a.epochs, lr_step=a.lr_step, lr_reset_epoch=a.lr_reset, seed=a.seed,
                      alpha=a.alpha, layers=tuple(int(k) for k in a.layers.split(",")), augment=a.augment,
                      stimulus_batch_size=a.stimulus_batch, bn_running_stats=a.bn_running_stats, clamp_eps=a.clamp_eps,
-                     precision=a.precision, channels_last=a.channels_last)
+                     precision=a.precision, channels_last=a.channels_last, stimulus_every=a.stimulus_every)
     t0 = time.perf_counter()
     model, mixer, hist = train.train(r, cifar, stim, device="cpu")
     seconds = time.perf_counter() - t0
     acc = noise_accuracy(model, cifar.test_images, cifar.test_labels, LEVELS, noise_seed=0)
+    # the same with BatchNorm's statistics re-estimated on the first 2,000 training images (robustness.bn: cifar)
+    acc_bn = noise_accuracy(bn.recalibrate(model.eval(), cifar.train_images[:2000]), cifar.test_images, cifar.test_labels,
+                            LEVELS, noise_seed=0)
     res = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}, "seconds": seconds,
            "validation_accuracy": [h["test_accuracy"] for h in hist], "similarity_loss": [h["similarity_loss"] for h in hist],
-           "gamma": mixer.gamma_dict(), "noise": {f"{lv:g}": v for lv, v in zip(acc["level"], acc["accuracy"])}}
+           "gamma": mixer.gamma_dict(), "noise": {f"{lv:g}": v for lv, v in zip(acc["level"], acc["accuracy"])},
+           "noise_bn_cifar": {f"{lv:g}": v for lv, v in zip(acc_bn["level"], acc_bn["accuracy"])}}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     with open(a.out, "a") as f:
         f.write(json.dumps(res) + "\n")

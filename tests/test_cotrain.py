@@ -473,3 +473,67 @@ def test_the_fast_path_follows_the_plain_fp32_loop_over_the_first_steps(tiny):
         sl.centered_cosine_similarity = gram
     assert fast[0]["cross_entropy"] == pytest.approx(plain[0]["cross_entropy"], rel=0.02)
     assert fast[0]["similarity_loss"] == pytest.approx(plain[0]["similarity_loss"], rel=0.05)
+
+
+# ---------------------------------------------------------------- the stimulus pass every k-th step (CPU fast path)
+def test_stimulus_every_k_runs_the_pass_on_every_kth_step_with_k_times_alpha(tiny, monkeypatch):
+    """stimulus_every: k: the stimulus pass (and the regularizer) on steps 0, k, 2k, ... of each epoch only, weighted
+    k x alpha; the similarity loss of history.csv is the mean over those steps; k = 1 is the paper's every step."""
+    _, cifar, stimuli = tiny
+    calls = []
+    real = train.train_step
+
+    def spy(model, mixer, opt, cifar_, idx, stimuli_, stim_idx, r, g, amp, head=None):
+        calls.append(stim_idx is not None)
+        return real(model, mixer, opt, cifar_, idx, stimuli_, stim_idx, r, g, amp, head)
+
+    monkeypatch.setattr(train, "train_step", spy)
+    r = tiny_recipe(epochs=1, stimulus_every=3)
+    steps = math.ceil(len(cifar.train_labels) / r.batch_size)
+    _, mixer, hist = train.train(r, cifar, stimuli, device="cpu")
+    assert calls == [s % 3 == 0 for s in range(steps)] and not math.isnan(hist[0]["similarity_loss"])
+    assert not torch.allclose(mixer.gamma, torch.full((5,), 0.2))  # gamma learns from the stimulus steps
+    monkeypatch.setattr(train, "train_step", real)
+    # the loss weight: one stimulus step with k = 3 moves gamma as alpha 3 x 4 = 12 would with k = 1
+    g1 = train.train(tiny_recipe(epochs=1, batch_size=len(cifar.train_labels), alpha=12.0), cifar, stimuli,
+                     device="cpu")[1].logits
+    g3 = train.train(tiny_recipe(epochs=1, batch_size=len(cifar.train_labels), stimulus_every=3), cifar, stimuli,
+                     device="cpu")[1].logits
+    torch.testing.assert_close(g1, g3)
+
+
+def test_stimulus_bn_momentum_keeps_the_photo_share_of_the_running_estimates():
+    """With the pass every k-th step, one stimulus update of momentum m_s after k CIFAR updates of momentum m leaves the
+    running estimates holding the same share of photo statistics as alternating both every step (0.526 at m = 0.1),
+    simulated over 200 cycles; k = 1 keeps m."""
+    assert train.stimulus_bn_momentum(0.1, 1) == 0.1
+
+    def share_after_stimulus(m, ms, k, cycles=200):
+        p = 0.0  # the share of photo statistics in the running estimate
+        for _ in range(cycles):
+            for _ in range(k):
+                p *= 1 - m
+            p = ms + (1 - ms) * p
+        return p
+
+    alternating = share_after_stimulus(0.1, 0.1, 1)
+    assert alternating == pytest.approx(0.1 / (1 - 0.9**2))
+    for k in (2, 4, 8):
+        ms = train.stimulus_bn_momentum(0.1, k)
+        assert ms > 0.1 and share_after_stimulus(0.1, ms, k) == pytest.approx(alternating)
+
+
+def test_stimulus_every_k_is_deterministic_and_resumes(tmp_path, tiny, monkeypatch):
+    _, cifar, stimuli = tiny
+    r = tiny_recipe(stimulus_every=2)
+    full, full_mixer, _ = train.train(r, cifar, stimuli, device="cpu")
+    again, _, _ = train.train(r, cifar, stimuli, device="cpu")
+    _assert_identical(_weights(full), _weights(again))
+    ckpt = tmp_path / "ckpt.pt"
+    monkeypatch.setenv(train.CRASH_ENV, str(math.ceil(len(cifar.train_labels) / r.batch_size) + 1))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train.train(r, cifar, stimuli, device="cpu", checkpoint_path=ckpt)
+    monkeypatch.delenv(train.CRASH_ENV)
+    resumed, resumed_mixer, _ = train.train(r, cifar, stimuli, device="cpu", checkpoint_path=ckpt)
+    _assert_identical(_weights(full), _weights(resumed))
+    _assert_identical(full_mixer.state_dict(), resumed_mixer.state_dict())

@@ -11,7 +11,10 @@ epochs, reset to 0.1 after epoch 20), held for the whole epoch. The last, partia
 batch of an epoch is kept. Stimulus batches: 64 images per step, drawn without
 replacement from a fresh permutation of the n stimuli each time one is used up. The
 stimulus pass runs in train mode, so BatchNorm sees (and its running statistics
-include) stimulus batches as well.
+include) stimulus batches as well. ``stimulus_every: k`` (1 in the paper) runs the stimulus
+pass on every k-th step only, its loss weighted k x alpha, its BatchNorm momentum raised so
+that the running statistics hold as much of the photos as with every step (a CPU saving,
+README "The CPU fast path").
 
 Data are resident on the device; the network runs channels_last and, where the hardware has
 bf16 arithmetic (CUDA; CPUs with AVX-512 bf16 or AMX), under bf16 autocast (``precision: auto``;
@@ -81,6 +84,7 @@ class Recipe:
     augment: str = _DEFAULT["augment"]  # CIFAR augmentation: crop_flip | flip | none
     stimulus_batch_size: int | None = _DEFAULT["stimulus_batch_size"]  # stimuli per step (None = batch_size)
     bn_running_stats: str = _DEFAULT["bn_running_stats"]  # BatchNorm's running estimates from: cifar | all batches
+    stimulus_every: int = _DEFAULT["stimulus_every"]  # the stimulus pass every k-th step, weighted k x alpha (1 = the paper)
     # the other methods (README, "Other ways to learn from brains"); set from the run's condition (grid.parse_condition)
     regularizer: str = "similarity"  # what alpha weighs: similarity (S^CNN vs the target) | mtl (a readout's Poisson loss)
     loss: str = "arctanh"  # similarity loss: arctanh (Eq. 8) | cka (1 - linear CKA) | logcka (log(1 - CKA))
@@ -186,7 +190,9 @@ def train_step(model, mixer, opt, cifar: Cifar, idx, stimuli: Stimuli | None, st
 
     The regularizer (``r.regularizer``): ``similarity``, S^CNN (Eq. 9-10) against the target block with
     Eq. 8 or, for ``r.loss`` cka / logcka, :func:`cka_loss`; ``mtl``, the Poisson loss of ``head`` (a
-    :class:`MultitaskReadout` of layer ``r.mtl_layer``) on the stimulus batch's responses.
+    :class:`MultitaskReadout` of layer ``r.mtl_layer``) on the stimulus batch's responses. Its weight is
+    ``r.alpha * r.stimulus_every``: a stimulus pass every k-th step weighs k times, so that over the steps
+    the regularizer's gradient is alpha's in expectation (:func:`stimulus_step`).
     Returns detached (cross-entropy, regularizer loss or None, logits).
     """
     device = cifar.train_images.device
@@ -199,7 +205,7 @@ def train_step(model, mixer, opt, cifar: Cifar, idx, stimuli: Stimuli | None, st
     if stim_idx is not None:
         xs = _layout(to_float(stimuli.images[stim_idx]), r)
         layers = (r.mtl_layer,) if r.regularizer == "mtl" else None
-        with torch.autocast(device.type, torch.bfloat16, enabled=amp), frozen_bn_statistics(model, r.bn_running_stats == "cifar"):
+        with torch.autocast(device.type, torch.bfloat16, enabled=amp), stimulus_bn_statistics(model, r):
             feats = model.features(xs, layers=layers)
         if r.regularizer == "mtl":
             sim = mtl_loss(head(feats[0]), stimuli.target[stim_idx])
@@ -207,12 +213,55 @@ def train_step(model, mixer, opt, cifar: Cifar, idx, stimuli: Stimuli | None, st
             sim = cka_loss(mixer.kernel(feats), target_block(stimuli.target, stim_idx), r.loss)
         else:
             sim = similarity_loss(mixer(feats), target_block(stimuli.target, stim_idx), r.clamp_eps)  # fp32
-        loss = loss + r.alpha * sim
+        loss = loss + r.alpha * r.stimulus_every * sim
         sim = sim.detach()
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
     return ce.detach(), sim, logits.detach()
+
+
+def stimulus_step(step: int, every: int) -> bool:
+    """Whether (0-based) ``step`` of an epoch runs the stimulus pass: every ``every``-th step from the first."""
+    return step % every == 0
+
+
+def stimulus_bn_momentum(momentum: float, every: int) -> float:
+    """BatchNorm momentum of a stimulus pass that runs after every ``every`` CIFAR updates, chosen so that the running
+    estimates hold the same share of photo statistics right after it as when both passes alternate every step.
+
+    Alternating (one CIFAR then one stimulus update of momentum m) leaves the share p = m / (1 - (1 - m)^2)
+    (0.53 at m = 0.1); after k CIFAR updates the stimulus update of momentum m_s leaves
+    m_s / (1 - (1 - m_s)(1 - m)^k), equal to p for m_s = p (1 - (1 - m)^k) / (1 - p (1 - m)^k) (0.28 at k = 4).
+    """
+    if every == 1:
+        return momentum
+    p = momentum / (1 - (1 - momentum) ** 2)
+    q = (1 - momentum) ** every
+    return p * (1 - q) / (1 - p * q)
+
+
+@contextlib.contextmanager
+def stimulus_bn_statistics(model, r: "Recipe"):
+    """The stimulus pass's BatchNorm updates (``r.bn_running_stats``): none with ``cifar``
+    (:func:`frozen_bn_statistics`); with ``all``, each layer's own momentum when the pass runs every step, the
+    momentum of :func:`stimulus_bn_momentum` when it runs every ``r.stimulus_every``-th step."""
+    if r.bn_running_stats == "cifar":
+        with frozen_bn_statistics(model, True):
+            yield
+        return
+    if r.stimulus_every == 1:
+        yield
+        return
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.momentum]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.momentum = stimulus_bn_momentum(m.momentum, r.stimulus_every)
+    try:
+        yield
+    finally:
+        for m, momentum in zip(bns, saved):
+            m.momentum = momentum
 
 
 @contextlib.contextmanager
@@ -238,7 +287,8 @@ def frozen_bn_statistics(model, frozen: bool = True):
 def history_row(epoch: int, lr: float, ce_total: float, sim_total: float | None, correct: int, n_train: int,
                 steps: int, test_accuracy: float, gamma: dict) -> dict:
     """One row of history.csv for (0-based) ``epoch``, without ``seconds``: the cross-entropy summed over
-    the training images, the similarity loss summed over the steps (None when alpha = 0)."""
+    the training images, the similarity loss summed over the ``steps`` steps that ran the stimulus pass (None
+    when alpha = 0)."""
     return {
         "epoch": epoch + 1,
         "lr": lr,
@@ -339,14 +389,15 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
         set_learning_rate(opt, lr)
         g = epoch_generator(r.seed, epoch, device)
         order = torch.randperm(n_train, generator=g, device=device)
-        stim_idx = _stimulus_batches(len(stimuli.images), r.stimulus_batch_size or b, steps, g, device) if r.alpha > 0 else None
+        n_stim = sum(stimulus_step(k, r.stimulus_every) for k in range(steps))
+        stim_idx = _stimulus_batches(len(stimuli.images), r.stimulus_batch_size or b, n_stim, g, device) if r.alpha > 0 else None
         ce_sum = torch.zeros((), device=device)
         sim_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         model.train()
         for step in range(steps):
             idx = order[step * b : (step + 1) * b]
-            s = None if stim_idx is None else stim_idx[step]
+            s = None if stim_idx is None or not stimulus_step(step, r.stimulus_every) else stim_idx[step // r.stimulus_every]
             ce, sim, logits = train_step(model, mixer, opt, cifar, idx, stimuli, s, r, g, amp, head)
             ce_sum += ce * len(idx)
             correct += (logits.argmax(1) == cifar.train_labels[idx]).sum()
@@ -356,7 +407,7 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
             if crash_after and epoch * steps + step + 1 >= crash_after:
                 raise RuntimeError(f"{CRASH_ENV}={crash_after}: simulated crash after step {step + 1} of epoch {epoch + 1}")
         row = history_row(epoch, lr, ce_sum.item(), sim_sum.item() if stim_idx is not None else None,
-                          correct.item(), n_train, steps,
+                          correct.item(), n_train, n_stim,
                           evaluate(model, cifar.test_images, cifar.test_labels, r, amp), mixer.gamma_dict())
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
