@@ -65,10 +65,11 @@ TINY = {
     "robustness.n_noise": 50,
     "robustness.n_adversarial": 8,
     "robustness.norms": ["L2", "Linf"],
-    "robustness.attacks": {"L2": ["ddn"], "Linf": ["pgd"]},
-    "robustness.step_budgets": [5, 60],  # DDN from radius 0.1: 60 steps reach 0.005-1.9 (the radius-floor check)
-    "robustness.hyperparameters": {"ddn": {"gamma": [0.05], "init_epsilon": [0.1]}},
-    "robustness.pgd": {"rel_stepsize": [0.1], "max_steps": 10, "search_steps": 3},
+    "robustness.attacks": {"L2": ["ddn", "fmn"], "Linf": ["fmn", "pgd"]},
+    "robustness.steps": 30,
+    "robustness.convergence": {"n_images": 4, "factor": 2, "tolerance": 0.05},
+    "robustness.hyperparameters": {"ddn": {"gamma": [0.05], "init_epsilon": [0.1]}, "fmn": {"max_stepsize": [1.0]}},
+    "robustness.pgd": {"rel_stepsize": [0.1], "steps": 5, "search_steps": 3},
     "robustness.processes": 1,
 }
 

@@ -97,8 +97,8 @@ def test_defaults_fill_sections_an_overlay_leaves_out(tmp_path):
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     del cfg["encoder"], cfg["figures"], cfg["robustness"]["pgd"]
     C.validate(cfg)
-    assert cfg["encoder"] == C.defaults("encoder") and cfg["figures"] == {"example_image": 0}
-    assert cfg["robustness"]["pgd"] == {"rel_stepsize": [0.1], "max_steps": 200, "search_steps": 8}
+    assert cfg["encoder"] == C.defaults("encoder") and cfg["figures"] == {"example_image": 0, "bootstrap": 2000}
+    assert cfg["robustness"]["pgd"] == {"rel_stepsize": [0.1], "steps": 100, "search_steps": 8}
 
 
 def test_unknown_key_and_bad_value_are_named(tmp_path):

@@ -86,6 +86,13 @@ def test_fig5_adversarial_steps(tmp_path):
     rows = [{"condition": c, "seed": s, "norm": n, "steps": k, "median": 0.1 * m / np.log(k + 1)}
             for c, m in zip(CONDS, (1, 1.3, 1.1)) for s in (0, 1) for n in ("L2", "Linf") for k in (10, 100, 1000)]
     fr.plot_adversarial_steps(pd.DataFrame(rows), tmp_path / "fig5.png")
+    # the adversarial_steps.csv layout: per attack and budget, "best" the minimum over the attacks
+    steps = pd.DataFrame([{"condition": c, "seed": s, "norm": n, "attack": a, "steps": 100 * b, "budget": b,
+                           "median": 0.1 * m / b ** 0.1 * (1.1 if a != "best" else 1), "floor_fraction": 0.0}
+                          for c, m in zip(CONDS, (1, 1.3, 1.1)) for s in (0, 1) for n in ("L2", "Linf")
+                          for a in ("fmn", "best") for b in (1, 2)])
+    fr.plot_adversarial_steps(steps, tmp_path / "fig5b.png")
+    assert_written(tmp_path / "fig5b.png")
     assert_written(tmp_path / "fig5.png")
 
 
@@ -125,55 +132,90 @@ def test_paper_vs_run_table():
     assert empty["run"].isna().all() and empty["paper"].notna().all()
 
 
-def claims_noise(gain, sem_scale=1.0):
-    """Accuracy per seed: none 0.60 clean, 0.35 at sd 0.06 and 0.30 at 0.08; neural_model 0.58 clean and
-    `gain` above none under noise; shuffle halfway; ground_truth like neural_model. The seeds add
-    -0.01, 0, +0.01 (times sem_scale): sd 0.01 * sem_scale, SEM that / sqrt(3)."""
-    base = {0.0: 0.60, 0.06: 0.35, 0.08: 0.30}
+def verdict_noise(gain, sd=0.01, seeds=(0, 1, 2, 3, 4), bn=("cifar", "trained")):
+    """Accuracy per seed and BatchNorm variant: none 0.60 clean and 0.35 / 0.30 / 0.25 at sd 0.06 / 0.08 / 0.10;
+    neural_model 0.02 less clean and ``gain`` above none under noise; shuffle halfway. Seeds spread by
+    ``sd`` x (-2, -1, 0, 1, 2) / sqrt(2.5) (sample sd ``sd``); the 'trained' variant 0.05 higher under noise."""
+    base = {0.0: 0.60, 0.06: 0.35, 0.08: 0.30, 0.10: 0.25}
     rows = []
-    for cond, clean_cost, g in (("none", 0, 0), ("neural_model", 0.02, gain), ("shuffle", 0.01, gain / 2),
-                                ("ground_truth", 0.0, gain)):
-        for s, jitter in zip((0, 1, 2), (-0.01, 0.0, 0.01)):
-            for lv, acc in base.items():
-                acc = acc - clean_cost if lv == 0 else acc + g
-                rows.append({"condition": cond, "seed": s, "level": lv, "accuracy": acc + jitter * sem_scale})
+    for variant, lift in zip(bn, (0.0, 0.05)):
+        for cond, cost, g in (("none", 0, 0), ("neural_model", 0.02, gain), ("shuffle", 0.01, gain / 2)):
+            for s in seeds:
+                jitter = sd * (s - 2) / np.sqrt(2.5)
+                for lv, acc in base.items():
+                    acc = acc - cost if lv == 0 else acc + g + lift
+                    rows.append({"condition": cond, "seed": s, "bn": variant, "level": lv, "accuracy": acc + jitter,
+                                 "n_images": 2000})
     return pd.DataFrame(rows)
 
 
-def test_claims_on_hand_cases():
-    """The paper's qualitative results as rows: each difference, its SEM and whether it holds, by hand."""
-    gamma = pd.DataFrame({"seed": [0, 1, 2], "gamma_1": [0.0, 0.0, 0.5], "gamma_5": [1.0, 0.0, 0.5],
-                          "gamma_9": [0.0, 1.0, 0.0]})
-    adv = pd.DataFrame({"condition": ["none"] * 3 + ["neural_model"] * 3, "seed": [0, 1, 2] * 2, "norm": ["L2"] * 6,
-                        "median": [0.1, 0.1, 0.1, 0.12, 0.13, 0.14]})
-    t = pd.DataFrame(pvr.claims(claims_noise(0.10), adv, gamma=gamma)).set_index(["quantity", "condition"])
-    cost = t.loc[("clean_cost", "none - neural_model")]
-    assert cost["run"] == pytest.approx(0.02) and cost["run_sem"] == pytest.approx(np.hypot(0.01, 0.01) / np.sqrt(3))
-    assert cost["holds"] == "yes" and cost["n_seeds"] == 3
-    gain = t.loc[("gain_at_sd0.06", "neural_model - none")]
-    assert gain["run"] == pytest.approx(0.10) and gain["holds"] == "yes" and "apart" in gain["note"]
-    assert t.loc[("difference_at_sd0.08", "shuffle - neural_model"), "holds"] == "yes"  # 0.05 below
-    assert t.loc[("difference_at_sd0.08", "ground_truth - neural_model"), "holds"] == "yes"  # equal
-    assert t.loc[("accuracy_at_sd0.08", "none"), "run"] == pytest.approx(0.30)
-    assert t.loc[("median_L2_gain", "neural_model - none"), "run"] == pytest.approx(0.03)
-    assert t.loc[("median_L2_gain", "neural_model - none"), "holds"] == "yes"  # 0.03 against 2 SEM = 0.012
-    spread = adv.assign(median=[0.1, 0.1, 0.1, 0.05, 0.12, 0.16])  # +0.01 on average, SEM 0.032
-    t2 = pd.DataFrame(pvr.claims(None, spread)).set_index(["quantity", "condition"])
-    assert t2.loc[("median_L2_gain", "neural_model - none"), "holds"] == "NO"
-    bad = pd.DataFrame({"condition": ["none"] * 3 + ["neural_model"] * 3, "alpha": 0.0, "seed": [0, 1, 2] * 2,
-                        "passed": [True, False, True] + [True] * 3, "failed": ["", "radius_floor (L2)", ""] + [""] * 3})
-    t3 = pd.DataFrame(pvr.claims(None, adv, checks=bad)).set_index(["quantity", "condition"])
-    row = t3.loc[("median_L2_gain", "neural_model - none")]
-    assert row["holds"] == "NO" and row["checks"].startswith("none: FAILED") and "radius_floor" in row["checks"]
-    top = t.loc[("max_gamma", "neural_model")]
-    assert top["run"] == pytest.approx(2.5 / 3) and top["holds"] == "NO" and "seed 2: 1" in top["note"]
-    # a 3-point gain fails the 5-point criterion; a 6-point gain with seeds spread +-0.1 is not 2 SEM apart
-    small = pd.DataFrame(pvr.claims(claims_noise(0.03), None)).set_index(["quantity", "condition"])
-    assert small.loc[("gain_at_sd0.06", "neural_model - none"), "holds"] == "NO"
-    noisy = pd.DataFrame(pvr.claims(claims_noise(0.06, sem_scale=10), None)).set_index(["quantity", "condition"])
-    assert noisy.loc[("gain_at_sd0.06", "neural_model - none"), "holds"] == "NO"
-    assert "overlapping" in noisy.loc[("gain_at_sd0.06", "neural_model - none"), "note"]
-    assert pvr.claims(None, None) == []
+def verdict_images(ratio, seeds=(0, 1, 2, 3, 4), n=60, seed=0):
+    """Per-image L2 and Linf distances: the same images for every model, neural_model ``ratio`` x none's and shuffle's
+    distances, 20 % of each model's images misclassified (distance 0, clean_correct False)."""
+    rng = np.random.default_rng(seed)
+    base = rng.lognormal(-3, 0.5, n)
+    rows = []
+    for cond, factor in (("none", 1.0), ("neural_model", ratio), ("shuffle", 1.0)):
+        for s in seeds:
+            wrong = rng.random(n) < 0.2
+            d = base * factor * np.exp(rng.normal(0, 0.05, n))
+            for norm in ("L2", "Linf"):
+                rows += [{"condition": cond, "seed": s, "bn": "cifar", "norm": norm, "image_index": i,
+                          "distance": 0.0 if w else v, "clean_correct": not w} for i, (v, w) in enumerate(zip(d, wrong))]
+    return pd.DataFrame(rows)
+
+
+def test_verdict_on_known_effects():
+    """Known effects give known words: a 10-point noise gain with sd 0.01 holds; no gain with a tight interval does
+    not hold (it excludes +0.30); distances 1.5 x none's hold over none and shuffle, 1.0 x do not (they exclude the
+    paper's 1.44 / 1.18); the clean cost of 2 points holds (above -5 points); gamma 0.8-1.0 is inconclusive."""
+    from neuroreg.figures import verdict as V
+
+    gamma = pd.DataFrame({"seed": [0, 1, 2, 3, 4], "gamma_1": [0.0, 0.1, 0.2, 0.0, 0.05],
+                          "gamma_5": [1.0, 0.9, 0.8, 1.0, 0.95]})
+    t = V.verdict_table(verdict_noise(0.10), verdict_images(1.5), gamma, n_boot=400)
+    assert list(t.columns) == V.COLUMNS
+    k = t.set_index(["claim", "comparison", "bn"])
+    cost = k.loc[("clean_cost", "neural_model vs none", "cifar")]
+    assert cost["effect"] == pytest.approx(-0.02) and cost["verdict"] == "holds" and cost["primary"]
+    gain = k.loc[("accuracy_sd0.08", "neural_model vs none", "cifar")]
+    assert gain["effect"] == pytest.approx(0.10) and gain["ci_low"] < 0.10 < gain["ci_high"]
+    assert gain["verdict"] == "holds" and gain["n_seeds"] == 5 and gain["detectable"] < 0.05
+    assert k.loc[("accuracy_sd0.08", "neural_model vs none", "trained"), "primary"] == False  # noqa: E712
+    assert k.loc[("accuracy_sd0.06", "neural_model vs shuffle", "cifar"), "effect"] == pytest.approx(0.05)
+    l2 = k.loc[("median_L2", "neural_model vs none", "cifar")]
+    assert l2["scale"] == "ratio" and l2["effect"] == pytest.approx(1.5, rel=0.05) and l2["verdict"] == "holds"
+    assert l2["paper"] == pytest.approx(0.13 / 0.09) and l2["n_images"] > 0
+    assert k.loc[("median_Linf", "neural_model vs shuffle", "cifar"), "verdict"] == "holds"
+    top = k.loc[("gamma_collapse", "neural_model", "")]
+    assert top["effect"] == pytest.approx(0.93) and top["verdict"] == "inconclusive" and "seed 2: 5" in top["note"]
+
+    null = V.verdict_table(verdict_noise(0.0, sd=0.005), verdict_images(1.0), None, n_boot=400)
+    k = null.set_index(["claim", "comparison", "bn"])
+    assert k.loc[("accuracy_sd0.08", "neural_model vs none", "cifar"), "verdict"] == "does not hold"
+    assert k.loc[("median_L2", "neural_model vs none", "cifar"), "verdict"] == "does not hold"
+    assert k.loc[("median_L2", "neural_model vs shuffle", "cifar"), "verdict"] == "does not hold"
+    assert "gamma_collapse" not in set(null["claim"])
+    # a wide spread of seeds: the 10-point gain is no longer resolved against the paper's +0.30 either
+    wide = V.verdict_table(verdict_noise(0.05, sd=0.2, seeds=(0, 1)), None, None).set_index(["claim", "comparison", "bn"])
+    assert wide.loc[("accuracy_sd0.08", "neural_model vs none", "cifar"), "verdict"] == "inconclusive"
+
+
+def test_verdict_names_failed_checks_and_feeds_paper_vs_run(tmp_path):
+    from neuroreg.figures import verdict as V
+
+    checks = pd.DataFrame({"condition": ["none", "neural_model"], "alpha": [0.0, 2.0], "seed": [0, 0],
+                           "bn": ["cifar", "cifar"], "passed": [False, True], "failed": ["convergence (Linf)", ""]})
+    t = V.verdict_table(verdict_noise(0.10), verdict_images(1.5), None, checks, n_boot=200)
+    row = t[(t["claim"] == "median_Linf") & (t["comparison"] == "neural_model vs none")].iloc[0]
+    assert row["checks"].startswith("FAILED in 1 of 2 models") and "convergence (Linf)" in row["checks"]
+    corr = pd.DataFrame({"scan": ["pooled"], "r_data_oracle": [0.35], "r_model_oracle": [0.72]})
+    pv = pvr.paper_vs_run(verdict_noise(0.10)[lambda d: d["bn"] == "cifar"], adv_table(), corr, verdict=t)
+    claims = pv[pv["holds"] != ""]
+    assert len(claims) == int(t["primary"].sum()) and set(claims["holds"]) <= {"holds", "does not hold", "inconclusive"}
+    assert claims[claims["quantity"] == "median_Linf"]["checks"].iloc[0].startswith("FAILED")
+    V.plot_verdict(t, tmp_path / "fig12.png")
+    assert_written(tmp_path / "fig12.png")
 
 
 def write_checks(root, runs):
@@ -185,9 +227,11 @@ def write_checks(root, runs):
         p = root / cond / f"alpha{alpha}" / f"seed{seed}" / "checks.json"
         p.parent.mkdir(parents=True)
         masking = {"passed": ok, "per_norm": {"L2": {"passed": ok}, "Linf": {"passed": True}}}
-        p.write_text(json.dumps({"unbounded_success": {"passed": True}, "clean_accuracy": {"passed": True},
-                                 "gradient_masking": masking, "passed": ok,
-                                 "failed": [] if ok else ["gradient_masking (L2)"]}))
+        report = {"unbounded_success": {"passed": True}, "clean_accuracy": {"passed": True},
+                  "gradient_masking": masking, "passed": ok, "failed": [] if ok else ["gradient_masking (L2)"]}
+        trained = {**report, "passed": True, "failed": []}  # the other BatchNorm variant passes
+        p.write_text(json.dumps({"bn": {"cifar": report, "trained": trained}, "passed": ok,
+                                 "failed": [] if ok else ["cifar: gradient_masking (L2)"]}))
         paths.append(p)
     return paths
 
@@ -198,7 +242,8 @@ def test_a_failed_sanity_check_is_beside_its_numbers(tmp_path):
                                     ("neural_model", "20", 0): True, ("neural_model", "20", 1): True,
                                     ("neural_model", "20", 2): True})
     checks = pvr.read_checks(paths)
-    assert checks["passed"].tolist().count(False) == 1
+    assert checks["passed"].tolist().count(False) == 1 and len(checks) == 12
+    assert list(pvr.primary_checks(checks)["bn"].unique()) == ["cifar"]
     corr = pd.DataFrame({"scan": ["pooled"], "r_data_oracle": [0.35], "r_model_oracle": [0.72]})
     t = pvr.paper_vs_run(noise_table(), adv_table(), corr, checks=checks).set_index(["quantity", "condition"])
     assert t.loc[("median_L2", "none"), "checks"] == "FAILED in 1 of 3 models: seed 1: gradient_masking (L2)"

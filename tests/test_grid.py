@@ -102,13 +102,13 @@ def test_params_do_not_hold_the_run_choices(default):
                              "robustness": {"adversarial_conditions": ["none"]},
                              "virtual_v1": {"scans": {"extra": {"animal": 9, "session": 1}}}})
     assert grid.cotrain_params(more["cotrain"]) == grid.cotrain_params(default["cotrain"])
-    assert grid.noise_params(more["robustness"]) == grid.noise_params(default["robustness"])
-    assert grid.attack_params(more["robustness"]) == grid.attack_params(default["robustness"])
+    assert grid.noise_params(more["robustness"], more["cotrain"]) == grid.noise_params(default["robustness"], default["cotrain"])
+    assert grid.attack_params(more["robustness"], more["cotrain"]) == grid.attack_params(default["robustness"], default["cotrain"])
     assert grid.virtual_v1_params(more["virtual_v1"]) == grid.virtual_v1_params(default["virtual_v1"])
     assert "seeds" not in grid.cotrain_params(default["cotrain"]) and "epochs" in grid.cotrain_params(default["cotrain"])
     changed = C.load(overrides={"cotrain": {"epochs": 3}, "robustness": {"noise_levels": [0.0]}})
     assert grid.cotrain_params(changed["cotrain"]) != grid.cotrain_params(default["cotrain"])
-    assert grid.noise_params(changed["robustness"]) != grid.noise_params(default["robustness"])
+    assert grid.noise_params(changed["robustness"], changed["cotrain"]) != grid.noise_params(default["robustness"], default["cotrain"])
 
 
 def test_threads_are_not_params(default):
@@ -145,3 +145,17 @@ def test_seeds_are_the_pipelines():
     assert seeds.stimulus_seed(2019) == seeds.scan_seed(2019) == seeds.attack_seed(2019) == 2019
     assert seeds.shuffle_seed(2019) == 2019 and seeds.shuffle_seed(2019, 7) == 7
     assert all(0 <= seeds.encoder_seed(m, s) < 2**31 for m in (0, 2**31 - 1) for s in ("a", "b"))
+
+
+def test_condition_seeds_replace_the_seeds_of_single_conditions():
+    """cotrain.condition_seeds: the laptop run trains (and attacks) none, shuffle and neural_model with 5 seeds and the
+    other conditions with cotrain.seeds' 3; a condition that is not in cotrain.conditions is an error naming the key."""
+    laptop = C.load([REPO / "config" / "laptop.yaml"])
+    runs = grid.figure_runs(laptop)
+    per = {c: sorted(int(s) for cc, _, s in runs if cc == c) for c in laptop["cotrain"]["conditions"]}
+    assert per == {"none": [0, 1, 2, 3, 4], "neural_model": [0, 1, 2, 3, 4], "shuffle": [0, 1, 2, 3, 4],
+                   "neural_data": [0, 1, 2], "ground_truth": [0, 1, 2]}
+    assert len(grid.adversarial_runs(laptop)) == 15
+    assert "condition_seeds" not in grid.cotrain_params(laptop["cotrain"])
+    with pytest.raises(InputError, match="cotrain.condition_seeds"):
+        grid.check(C.load(overrides={"cotrain": {"condition_seeds": {"mtl_model": [0]}}}))

@@ -50,14 +50,17 @@ def test_dry_run_of_the_laptop_config_has_every_stage_and_model():
             counts[parts[0]] = int(parts[1])
     cfg = yaml.safe_load((REPO / "config" / "laptop.yaml").read_text())
     seeds, sweep = cfg["cotrain"]["seeds"], cfg["cotrain"]["alpha_sweep"]
+    per = {c: cfg["cotrain"].get("condition_seeds", {}).get(c, seeds)
+           for c in ("none", "neural_model", "neural_data", "shuffle", "ground_truth")}
     extra = [a for a in sweep["alphas"] if a not in (0, cfg["cotrain"]["alpha"])]
     assert counts["simulate_scan"] == counts["encoder"] == 2
-    assert counts["cotrain"] == 5 * len(seeds) + len(extra) * len(sweep["seeds"])
+    assert counts["cotrain"] == sum(map(len, per.values())) + len(extra) * len(sweep["seeds"])
     assert counts["noise_robustness"] == counts["cotrain"]
-    assert counts["adversarial_robustness"] == 3 * len(seeds)
+    attacked = ("none", "shuffle", "neural_model")
+    assert counts["adversarial_robustness"] == sum(len(per[c]) for c in attacked)
     assert counts["corruption_robustness"] == counts["brain_likeness"] == counts["cotrain"]
-    assert counts["corrupt_cifar"] == 1
-    assert len(seeds) >= 3 and cfg["run"] == "laptop"
+    assert counts["corrupt_cifar"] == 1 and counts["verdict"] == 1
+    assert min(map(len, per.values())) >= 3 and min(len(per[c]) for c in attacked) >= 5 and cfg["run"] == "laptop"
 
 
 def test_every_stage_made_its_files(pipeline):
@@ -99,6 +102,39 @@ def test_every_stage_made_its_files(pipeline):
 
 
 
+def test_the_verdict_its_attacks_and_batchnorm_variants(pipeline):
+    """Every attacked model: two attacks per norm, their per-image distances and the winner, the convergence rerun,
+    both BatchNorm variants (primary first) with their checks; the verdict table, Fig. 12 and paper_vs_run's holds."""
+    import pandas as pd
+
+    root, cfg = pipeline
+    r = root / "results" / cfg["run"]
+    run = r / "robustness" / "none" / "alpha0" / "seed0"
+    images = pd.read_csv(run / "adversarial_images.csv")
+    assert list(images["bn"].unique()) == cfg["robustness"]["bn"] == ["cifar", "trained"]
+    assert {"distance_ddn", "distance_fmn", "distance_pgd", "at_floor"} <= set(images.columns)
+    ok = images["clean_correct"]
+    assert (images.loc[~ok, "distance"] == 0).all() and images.loc[ok, "distance"].gt(0).all()
+    assert set(images.loc[ok, "best_attack"]) <= {"ddn", "fmn", "pgd"}
+    summary = pd.read_csv(run / "adversarial.csv")
+    assert {"median", "median_correct", "wins_ddn", "wins_fmn", "ties"} <= set(summary.columns)
+    steps = pd.read_csv(run / "adversarial_steps.csv")
+    assert set(steps["budget"]) == {1, 2} and "best" in set(steps["attack"])
+    checks = json.loads((run / "checks.json").read_text())
+    assert set(checks["bn"]) == {"cifar", "trained"}
+    for report in checks["bn"].values():
+        assert {"unbounded_success", "clean_accuracy", "gradient_masking", "floor", "convergence"} <= set(report)
+    noise = pd.read_csv(run / "noise.csv")
+    assert list(noise["bn"].unique()) == ["cifar", "trained"]
+    verdict = pd.read_csv(r / "tables" / "verdict.csv", keep_default_na=False, na_values=[""])
+    assert {"clean_cost", "median_L2", "median_Linf", "gamma_collapse"} <= set(verdict["claim"])
+    assert set(verdict["verdict"]) <= {"holds", "does not hold", "inconclusive"}
+    assert set(verdict[verdict["primary"]]["bn"]) <= {"cifar", ""}
+    assert (r / "figures" / "fig12_verdict.png").stat().st_size > 1000
+    pv = pd.read_csv(r / "tables" / "paper_vs_run.csv", keep_default_na=False)
+    assert set(pv["holds"]) - {""} <= {"holds", "does not hold", "inconclusive"}
+
+
 def test_cifar100_runs_and_fig4b(pipeline):
     """data.cifar100 set: ResNet34 runs on 100 classes per cifar100.conditions x seeds, their noise curves, Fig. 4B."""
     root, cfg = pipeline
@@ -111,7 +147,8 @@ def test_cifar100_runs_and_fig4b(pipeline):
             assert m["model"]["arch"] == "resnet34" and m["model"]["num_classes"] == 100
             assert m["model"]["layers"] == [1, 7, 15, 27, 33]
             noise = list(csv.DictReader(open(r / "cifar100" / "robustness" / cond / f"alpha{alpha}" / f"seed{seed}" / "noise.csv")))
-            assert [float(row["level"]) for row in noise] == cfg["robustness"]["noise_levels"]
+            assert [row["bn"] for row in noise] == [v for v in cfg["robustness"]["bn"] for _ in cfg["robustness"]["noise_levels"]]
+            assert [float(row["level"]) for row in noise] == cfg["robustness"]["noise_levels"] * len(cfg["robustness"]["bn"])
             assert all(int(row["n_images"]) == 50 for row in noise)  # robustness.n_noise of the 100 test images
     assert not (r / "cifar100" / "cotrain" / "shuffle").exists()  # only cifar100.conditions
     assert (r / "figures" / "fig4b_noise_robustness_cifar100.png").stat().st_size > 1000

@@ -135,7 +135,8 @@ def encoder_step(spec: dict, device) -> float:
 
 def resnet_per_image(spec: dict, device, backward: bool) -> float:
     """Seconds per image of a forward (and backward, w.r.t. the input) pass of the ResNet in eval mode, batch 64.
-    spec: ``cotrain`` (arch, width, layers), ``n_classes``."""
+    spec: ``cotrain`` (arch, width, layers), ``n_classes``, optionally ``precision`` (bf16: under autocast, as the
+    attacks' search model of ``robustness.precision: bf16``)."""
     import torch
 
     from .cotrain.resnet import build
@@ -143,15 +144,18 @@ def resnet_per_image(spec: dict, device, backward: bool) -> float:
     cfg, batch = spec["cotrain"], 64
     model = build(arch=cfg["arch"], num_classes=spec["n_classes"], width=cfg["width"], layers=cfg["layers"])
     model = model.to(device).eval()
+    model = model.to(memory_format=torch.channels_last)  # as the robustness stage loads it
     x = torch.rand(batch, 1, 32, 32, generator=torch.Generator().manual_seed(0)).to(device)
+    amp = spec.get("precision") == "bf16"
 
     def step():
-        if backward:
-            xi = x.clone().requires_grad_(True)
-            model(xi).logsumexp(1).sum().backward()
-        else:
-            with torch.no_grad():
-                model(x)
+        with torch.autocast(device.type, torch.bfloat16, enabled=amp):
+            if backward:
+                xi = x.clone().requires_grad_(True)
+                torch.autograd.grad(model(xi).float().logsumexp(1).sum(), xi)
+            else:
+                with torch.no_grad():
+                    model(x)
         _sync(device)
 
     return _per_step(step) / batch

@@ -47,15 +47,15 @@ WILDCARDS = {
     "seed": r"[0-9]+",
 }
 #: cotrain keys that choose the runs rather than how one run trains (the run's alpha is its wildcard).
-RUN_CHOICE_KEYS = ("seeds", "conditions", "alpha_sweep", "alpha")
+RUN_CHOICE_KEYS = ("seeds", "condition_seeds", "conditions", "alpha_sweep", "alpha")
 #: cotrain sections of the other methods: in a run's params only when its condition uses them.
 METHOD_KEYS = ("mtl", "cka")
 #: cotrain and encoder keys that say how a job runs, not what it computes (its threads are the rule's ``threads:``).
 EXECUTION_KEYS = ("threads", "mem_mb")
 #: robustness keys of the noise evaluation and of the adversarial one.
-NOISE_KEYS = ("noise_levels", "noise_seed", "n_noise", "device", "batch_size")
-ATTACK_KEYS = ("n_adversarial", "device", "norms", "attacks", "step_budgets", "hyperparameters", "pgd",
-               "repetitions", "start_directions", "processes", "masking_tolerance", "masking_max_fraction")
+NOISE_KEYS = ("noise_levels", "noise_seed", "n_noise", "device", "batch_size", "bn")
+ATTACK_KEYS = ("n_adversarial", "device", "norms", "attacks", "steps", "precision", "convergence", "hyperparameters",
+               "pgd", "repetitions", "start_directions", "processes", "masking_tolerance", "masking_max_fraction", "bn")
 #: The CIFAR-100 network when the config's cifar100 section does not name one (ResNet34, its stage ends).
 CIFAR100_NETWORK = {"arch": "resnet34", "layers": [1, 7, 15, 27, 33]}
 #: Where every run's folder lives, and the Snakemake path variables of one run (Snakefile ``pathvars``).
@@ -268,6 +268,10 @@ def check_conditions(cfg: dict) -> None:
         section, sub = key.split(".")
         for name in cfg[section][sub]:
             parse_condition(name, key)
+    for name in cfg["cotrain"].get("condition_seeds", {}):
+        if name not in cfg["cotrain"]["conditions"]:
+            raise InputError("config", "cotrain.condition_seeds", f"{name!r} is not one of cotrain.conditions "
+                             f"({', '.join(cfg['cotrain']['conditions'])})")
     if any(parse_condition(c).blur == "best" for c in conditions(cfg)):
         if not blur_sweep(cfg):
             raise InputError("config", "cotrain.conditions", "a blurbest_ condition needs blur{sigma} conditions "
@@ -278,11 +282,18 @@ def check_conditions(cfg: dict) -> None:
                              "train on; set cotrain.n_train <= (training images - data.n_validation)")
 
 
-def main_runs(cfg: dict, conds, seeds) -> list[tuple[str, str, str]]:
+def condition_seeds(cfg: dict, condition: str) -> list:
+    """The seeds of a condition's main-text runs: ``cotrain.condition_seeds[condition]`` where the config gives
+    them (the laptop run: 5 seeds for the attacked conditions), else ``cotrain.seeds``."""
+    return list(cfg["cotrain"].get("condition_seeds", {}).get(condition, cfg["cotrain"]["seeds"]))
+
+
+def main_runs(cfg: dict, conds, seeds=None) -> list[tuple[str, str, str]]:
     """(target, alpha, seed) of the main-text runs of ``conds`` (in their order, those this config
-    builds), each at its :func:`condition_alpha`; every seed."""
+    builds), each at its :func:`condition_alpha`; every seed of ``seeds``, or of :func:`condition_seeds`."""
     built = conditions(cfg)
-    return [(c, alpha_label(condition_alpha(cfg, c)), str(s)) for c in conds if c in built for s in seeds]
+    return [(c, alpha_label(condition_alpha(cfg, c)), str(s)) for c in conds if c in built
+            for s in (seeds if seeds is not None else condition_seeds(cfg, c))]
 
 
 def sweep_runs(cfg: dict) -> list[tuple[str, str, str]]:
@@ -294,7 +305,7 @@ def sweep_runs(cfg: dict) -> list[tuple[str, str, str]]:
 
 def figure_runs(cfg: dict) -> list[tuple[str, str, str]]:
     """The main-text runs of every buildable condition (Fig. 4A, the paper-vs-run table)."""
-    return main_runs(cfg, conditions(cfg), cfg["cotrain"]["seeds"])
+    return main_runs(cfg, conditions(cfg))
 
 
 def cotrain_runs(cfg: dict) -> list[tuple[str, str, str]]:
@@ -305,7 +316,7 @@ def cotrain_runs(cfg: dict) -> list[tuple[str, str, str]]:
 def adversarial_runs(cfg: dict) -> list[tuple[str, str, str]]:
     """The main-text runs of ``robustness.adversarial_conditions``, in the order of ``cotrain.conditions``."""
     wanted = cfg["robustness"]["adversarial_conditions"]
-    return main_runs(cfg, [c for c in cfg["cotrain"]["conditions"] if c in wanted], cfg["cotrain"]["seeds"])
+    return main_runs(cfg, [c for c in cfg["cotrain"]["conditions"] if c in wanted])
 
 
 #: Snakemake priorities (higher first among the jobs ready to run): what gates the most work goes first.
@@ -362,8 +373,16 @@ def encoder_params(section: dict) -> dict:
     return {k: v for k, v in section.items() if k not in EXECUTION_KEYS}
 
 
-def noise_params(robustness: dict) -> dict:
-    return {k: robustness[k] for k in NOISE_KEYS if k in robustness}
+def bn_images(robustness: dict, cotrain: dict) -> int:
+    """How many training images re-estimate BatchNorm's statistics (``robustness.bn: cifar``): the first
+    ``robustness.bn_images``, at most the ``cotrain.n_train`` the runs trained on."""
+    n_train = cotrain.get("n_train")
+    return int(robustness["bn_images"] if n_train is None else min(robustness["bn_images"], n_train))
+
+
+def noise_params(robustness: dict, cotrain: dict) -> dict:
+    """What one noise evaluation computes: the noise keys, its BatchNorm variants and their training images."""
+    return {**{k: robustness[k] for k in NOISE_KEYS if k in robustness}, "bn_images": bn_images(robustness, cotrain)}
 
 
 def n_validation(cfg: dict) -> int | None:
@@ -381,8 +400,9 @@ def evaluation_params(robustness: dict) -> dict:
     return {k: robustness[k] for k in ("device", "batch_size")}
 
 
-def attack_params(robustness: dict) -> dict:
-    return {k: robustness[k] for k in ATTACK_KEYS if k in robustness}
+def attack_params(robustness: dict, cotrain: dict) -> dict:
+    """What one adversarial evaluation computes (as :func:`noise_params`)."""
+    return {**{k: robustness[k] for k in ATTACK_KEYS if k in robustness}, "bn_images": bn_images(robustness, cotrain)}
 
 
 def virtual_v1_params(virtual_v1: dict) -> dict:

@@ -177,34 +177,31 @@ def specs(jobs: list[Job], cfg: dict, cores: int) -> list[dict]:
             base = {"device": dev, "threads": threads, "cotrain": _section(cfg, j.rule), "n_classes": _n_classes(j.rule)}
             if j.stage == "cotrain":
                 st = cfg["stimuli"]
-                add({**base, "kind": "cotrain", "stimuli": float(j.wildcards.get("alpha", 0)) > 0,
-                     "stimulus_shape": [st["height"], st["width"]]})
+                for stimuli in dict.fromkeys((False, float(j.wildcards.get("alpha", 0)) > 0)):
+                    add({**base, "kind": "cotrain", "stimuli": stimuli, "stimulus_shape": [st["height"], st["width"]]})
             add({**base, "kind": "forward"})
             if j.rule == "adversarial_robustness":
-                add({**base, "kind": "forward_backward"})
+                add({**base, "kind": "forward_backward", "precision": cfg["robustness"]["precision"]})
     return list(out.values())
 
 
 def attack_passes(cfg: dict) -> tuple[float, float]:
-    """(forward+backward passes, forward passes) per attacked image of one adversarial job."""
-    from .robustness.minimal import Settings, _settings
+    """(forward+backward passes, forward passes) per attacked image of one adversarial job: every attack and setting
+    at the main budget, plus the convergence rerun (factor x the iterations on its share of the images), for each
+    BatchNorm variant; the blended-noise starts once per variant (directions + line search)."""
+    from .robustness.minimal import Settings, attack_steps, settings_of
 
     r = cfg["robustness"]
     s = Settings.from_config(r)
+    share = min(1.0, s.convergence["n_images"] / max(r["n_adversarial"], 1))
     fb = 0.0
     for norm in s.norms:
-        for steps in s.step_budgets:
-            for name in s.attacks.get(norm, []):
-                for hp, _ in _settings(name, s):
-                    if name == "pgd":
-                        n = min(int(steps), int(s.pgd["max_steps"])) * int(s.pgd["search_steps"])
-                    elif name == "carlini_wagner":
-                        n = int(steps) * int(hp.get("binary_search_steps", 1))
-                    else:
-                        n = int(steps)
-                    fb += n * s.repetitions
-    forward = len(s.norms) * 2 * s.start_directions  # blended-noise starts: directions + line search
-    return fb, forward
+        for name in s.attacks.get(norm, []):
+            for hp, _ in settings_of(name, s):
+                n = attack_steps(name, s) * (int(hp.get("binary_search_steps", 1)) if name == "carlini_wagner" else 1)
+                fb += n * s.repetitions * (1 + share * s.convergence["factor"])
+    forward = 2 * s.start_directions
+    return fb * len(r["bn"]), forward * len(r["bn"])
 
 
 def job_seconds(job: Job, cfg: dict, seconds, threads: int) -> float:
@@ -223,21 +220,25 @@ def job_seconds(job: Job, cfg: dict, seconds, threads: int) -> float:
     fwd = seconds({**base, "kind": "forward"})
     if job.stage == "cotrain":
         st = cfg["stimuli"]
-        step = seconds({**base, "kind": "cotrain", "stimuli": float(job.wildcards.get("alpha", 0)) > 0,
-                        "stimulus_shape": [st["height"], st["width"]]})
+        shape = [st["height"], st["width"]]
+        step = seconds({**base, "kind": "cotrain", "stimuli": False, "stimulus_shape": shape})
+        if float(job.wildcards.get("alpha", 0)) > 0:  # the stimulus pass on every stimulus_every-th step
+            full = seconds({**base, "kind": "cotrain", "stimuli": True, "stimulus_shape": shape})
+            step += (full - step) / section.get("stimulus_every", 1)
         n_train = min(section.get("n_train") or n_train_all, n_train_all)
         n_test = min(section.get("n_test") or n_test_all, n_test_all)
         return section["epochs"] * (math.ceil(n_train / section["batch_size"]) * step + n_test * fwd)
     r = cfg["robustness"]
     if job.rule.startswith("noise_robustness"):
-        return len(r["noise_levels"]) * min(r["n_noise"] or n_test_all, n_test_all) * fwd
+        return len(r["bn"]) * len(r["noise_levels"]) * min(r["n_noise"] or n_test_all, n_test_all) * fwd
     if job.rule == "corruption_robustness":  # every corruption x severity set and the clean images
         c = r["corruptions"]
         return (1 + len(c["names"]) * len(c["severities"])) * min(c["n_images"] or n_test_all, n_test_all) * fwd
     if job.rule != "adversarial_robustness":  # brain_likeness (the oracle images), corrupt_cifar (numpy): not modelled
         return 0.0
     fb_passes, f_passes = attack_passes(cfg)
-    return min(r["n_adversarial"], n_test_all) * (fb_passes * seconds({**base, "kind": "forward_backward"}) + f_passes * fwd)
+    fb_cost = seconds({**base, "kind": "forward_backward", "precision": r["precision"]})
+    return min(r["n_adversarial"], n_test_all) * (fb_passes * fb_cost + f_passes * fwd)
 
 
 def estimate(plan: Plan, cfg: dict, measured: dict, *, cores: int, gpu_slots: int | None, n_gpus: int,

@@ -126,6 +126,7 @@ def summary_inputs(wildcards):
         inputs["reliability"] = expand("<results>/reliability/{scan}.csv", scan=SCANS)
     if "figures" in config["stages"]:
         inputs["paper_vs_run"] = "<results>/tables/paper_vs_run.csv"
+        inputs["verdict"] = "<results>/tables/verdict.csv"
         inputs["checks"] = [grid.robustness_path(*run, "checks.json") for run in grid.adversarial_runs(config)]
     if inputs:
         inputs["description"] = str(Path(workflow.basedir) / "workflow" / "report" / "workflow.rst")

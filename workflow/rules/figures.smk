@@ -9,6 +9,7 @@ FIG_NOISE = [grid.robustness_path(*run, "noise.csv") for run in FIG_RUNS]
 FIG_SWEEP_NOISE = [grid.robustness_path(*run, "noise.csv") for run in grid.sweep_runs(config)]
 FIG_ADV = [grid.robustness_path(*run, "adversarial.csv") for run in FIG_ADV_RUNS]
 FIG_ADV_STEPS = [grid.robustness_path(*run, "adversarial_steps.csv") for run in FIG_ADV_RUNS]
+FIG_ADV_IMAGES = [grid.robustness_path(*run, "adversarial_images.csv") for run in FIG_ADV_RUNS]
 FIG_NM_METRICS = [  # final gamma of the main-text neural_model runs (the collapse, paper vs run)
     grid.cotrain_path(*run, "metrics.json") for run in FIG_RUNS if run[0] == "neural_model"
 ]
@@ -259,14 +260,50 @@ rule methods_comparison:
         "../scripts/methods_comparison.py"
 
 
+rule verdict:
+    """The verdict on each of the paper's claims: the effect of neural_model over none and shuffle, its 95 % interval
+    (seeds, then images), per BatchNorm variant, and holds / does not hold / inconclusive."""
+    input:
+        noise=FIG_NOISE,
+        images=FIG_ADV_IMAGES,
+        checks=FIG_CHECKS,
+        metrics=FIG_NM_METRICS,
+    output:
+        table=report(
+            "<results>/tables/verdict.csv",
+            caption="../report/verdict.rst",
+            category="4. Paper vs this run",
+        ),
+        png=report(
+            "<results>/figures/fig12_verdict.png",
+            caption="../report/fig12_verdict.rst",
+            category="4. Paper vs this run",
+        ),
+    log:
+        "<logs>/figures/verdict.log",
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    params:
+        bn=config["robustness"]["bn"],
+        n_boot=config["figures"]["bootstrap"],
+        seed=config["seed"],
+    script:
+        "../scripts/verdict.py"
+
+
 rule paper_vs_run:
-    """The paper's numbers (section 4.1, 4.2, Fig. 1D) beside this run's, the attacked models' sanity checks beside theirs."""
+    """The paper's numbers (section 4.1, 4.2, Fig. 1D) beside this run's, the attacked models' sanity checks beside theirs,
+    and the verdict on each claim."""
     input:
         noise=FIG_NOISE,
         adversarial=FIG_ADV,
         checks=FIG_CHECKS,
         correlations="<results>/tables/similarity_correlations.csv",
-        metrics=FIG_NM_METRICS,
+        verdict="<results>/tables/verdict.csv",
     output:
         report(
             "<results>/tables/paper_vs_run.csv",
@@ -317,6 +354,8 @@ final_outputs(
         "<results>/figures/fig6_alpha_sweep.png",
         "<results>/figures/table1_gamma.png",
         "<results>/tables/paper_vs_run.csv",
+        "<results>/tables/verdict.csv",
+        "<results>/figures/fig12_verdict.png",
         "<results>/figures/fig8_corruptions.png",
         "<results>/figures/fig10_brain_likeness.png",
         "<results>/figures/fig11_methods.png",

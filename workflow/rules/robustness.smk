@@ -8,7 +8,7 @@
 ROBUST = config["robustness"]
 ROBUST_GPU = 0 if ROBUST["device"] == "cpu" else 1
 CORRUPT = ROBUST["corruptions"]
-BLUR_RUNS = grid.main_runs(config, grid.blur_sweep(config), config["cotrain"]["seeds"])
+BLUR_RUNS = grid.main_runs(config, grid.blur_sweep(config))
 
 
 rule noise_robustness:
@@ -33,7 +33,7 @@ rule noise_robustness:
         mem_mb=ROBUST["mem_mb"] // 2,
         runtime=30,
     params:
-        robustness=grid.noise_params(ROBUST),
+        robustness=grid.noise_params(ROBUST, config["cotrain"]),
     script:
         "../scripts/noise_robustness.py"
 
@@ -48,11 +48,13 @@ use rule noise_robustness as noise_robustness_cifar100 with:
         "<logs>/cifar100/robustness/noise/{target}/alpha{alpha}/seed{seed}.log",
     benchmark:
         "<benchmarks>/cifar100/robustness/noise/{target}/alpha{alpha}/seed{seed}.tsv"
+    params:
+        robustness=grid.noise_params(ROBUST, grid.cifar100_cotrain(config)),
 
 
 rule adversarial_robustness:
-    """Minimal L0/L1/L2/Linf perturbations on the first robustness.n_adversarial test images,
-    best over attacks, hyper-parameters, repetitions and step budgets, with sanity checks."""
+    """Minimal L0/L1/L2/Linf perturbations on the first robustness.n_adversarial test images, per BatchNorm
+    variant: the minimum over attacks and hyper-parameters per image, a convergence rerun, sanity checks."""
     input:
         unpack(robustness_model_inputs),
     output:
@@ -77,7 +79,7 @@ rule adversarial_robustness:
         mem_mb=ROBUST["mem_mb"],
         runtime=ROBUST["runtime_min"],
     params:
-        robustness=grid.attack_params(ROBUST),
+        robustness=grid.attack_params(ROBUST, config["cotrain"]),
         seed=seeds.attack_seed(config["seed"]),
     script:
         "../scripts/adversarial_robustness.py"

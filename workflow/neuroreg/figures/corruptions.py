@@ -141,7 +141,7 @@ def brain_vs_robustness(brain: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFra
 SCORES = {  # column -> axis label
     "noise": "accuracy under noise (%)\nmean over sd > 0",
     "corruption": "mean CIFAR-10-C\naccuracy (%)",
-    "adversarial_L2": "median minimal $L_2$\nperturbation",
+    "adversarial_L2": "median minimal $L_2$ perturbation\n(correctly classified images)",
 }
 
 
@@ -173,11 +173,12 @@ def plot_brain_likeness(table: pd.DataFrame, path, *, reference: str = BRAIN_REF
 
 def scores_table(noise: pd.DataFrame, corr: pd.DataFrame, adversarial: pd.DataFrame | None) -> pd.DataFrame:
     """Per model: noise (mean accuracy over the noise levels > 0), corruption (mean corruption accuracy),
-    adversarial_L2 (median minimal L2 perturbation, attacked models only)."""
+    adversarial_L2 (median minimal L2 perturbation over the correctly classified images, attacked models only)."""
     keys = ["condition", "alpha", "seed"]
     out = noise[noise["level"] > 0].groupby(keys)["accuracy"].mean().rename("noise").to_frame()
     out = out.join(per_model(corr).set_index(keys)["all"].rename("corruption"), how="outer")
     if adversarial is not None and len(adversarial):
-        l2 = adversarial[adversarial["norm"] == "L2"].set_index(keys)["median"].rename("adversarial_L2")
+        col = "median_correct" if "median_correct" in adversarial else "median"
+        l2 = adversarial[adversarial["norm"] == "L2"].set_index(keys)[col].rename("adversarial_L2")
         out = out.join(l2, how="left")
     return out.reset_index()

@@ -17,7 +17,7 @@ from ..ingest.cifar import load_cifar_h5
 from ..io import atomic_output
 from ..logs import job
 from .paper_vs_run import paper_vs_run as paper_table
-from .paper_vs_run import read_checks
+from .paper_vs_run import primary_checks, read_checks
 from .robustness import (mean_sem, noisy_examples, plot_adversarial_norms, plot_adversarial_steps, plot_alpha_sweep,
                          plot_gamma_table, plot_noise_robustness, read_runs)
 
@@ -43,9 +43,11 @@ def fig4_noise_robustness(smk) -> None:
 def fig5_adversarial_steps(smk) -> None:
     """Fig. 5: median minimal L2 and Linf perturbation vs attack steps per condition (mean +- SEM over seeds)."""
     steps = read_runs(smk.input.steps)
-    log.info("median perturbation vs steps:\n%s",
-             mean_sem(steps, ["norm", "condition", "steps"], "median").to_string(index=False))
-    plot_adversarial_steps(steps, smk.output.png, checks=read_checks(smk.input.checks),
+    log.info("median perturbation vs steps (convergence images):\n%s",
+             mean_sem(steps, ["norm", "attack", "condition", "steps"] if "attack" in steps else
+                      ["norm", "condition", "steps"], "median").to_string(index=False))
+    plot_adversarial_steps(steps[steps["attack"] == "best"] if "attack" in steps else steps, smk.output.png,
+                           checks=primary_checks(read_checks(smk.input.checks)),
                            max_floor_fraction=smk.config["robustness"]["masking_max_fraction"])
 
 
@@ -62,7 +64,7 @@ def fig7_adversarial_norms(smk) -> None:
     """Fig. 7 (supplement): median minimal L0, L1, L2, Linf perturbation per condition; bars = mean, dots = seeds."""
     adv = read_runs(smk.input.adversarial)
     log.info("median perturbation per norm:\n%s", mean_sem(adv, ["norm", "condition"], "median").to_string(index=False))
-    plot_adversarial_norms(adv, smk.output.png, checks=read_checks(smk.input.checks))
+    plot_adversarial_norms(adv, smk.output.png, checks=primary_checks(read_checks(smk.input.checks)))
 
 
 @job
@@ -82,11 +84,10 @@ def run_summary(smk) -> None:
     signal = [signal_check(scan, pd.read_csv(path)["oracle_correlation"].to_numpy())
               for scan, path in zip(smk.params.scans, smk.input.get("reliability", []))]
     attacks = read_checks(smk.input.checks) if smk.input.get("checks") else None
-    paper_table_csv = None
-    if smk.input.get("paper_vs_run"):
-        paper_table_csv = pd.read_csv(smk.input.paper_vs_run)
+    paper_table_csv = pd.read_csv(smk.input.paper_vs_run) if smk.input.get("paper_vs_run") else None
+    verdict = pd.read_csv(smk.input.verdict, keep_default_na=False, na_values=[""]) if smk.input.get("verdict") else None
     table = checks_table(signal, attacks)
-    text = summary_rst(smk.params.run, table, paper_table_csv, Path(smk.input.description).read_text())
+    text = summary_rst(smk.params.run, table, paper_table_csv, Path(smk.input.description).read_text(), verdict=verdict)
     with atomic_output(smk.output[0]) as tmp:
         tmp.write_text(text)
     for row in table.itertuples():
@@ -101,14 +102,36 @@ def paper_vs_run(smk) -> None:
     noise = read_runs(smk.input.noise) if smk.input.noise else None
     adv = read_runs(smk.input.adversarial) if smk.input.adversarial else None
     checks = read_checks(smk.input.checks) if smk.input.checks else None
-    gamma = None
-    if smk.input.get("metrics"):
-        metrics = [json.loads(Path(p).read_text()) for p in smk.input.metrics]
-        gamma = pd.DataFrame([{"seed": m["seed"], **m["gamma"]} for m in metrics if m["alpha"] > 0])
-    table = paper_table(noise, adv, pd.read_csv(smk.input.correlations), checks=checks, gamma=gamma)
+    verdict = pd.read_csv(smk.input.verdict, keep_default_na=False, na_values=[""])
+    table = paper_table(noise, adv, pd.read_csv(smk.input.correlations), checks=checks, verdict=verdict)
     with atomic_output(smk.output[0]) as tmp:
         table.to_csv(tmp, index=False, float_format="%.5g")
     log.info("\n%s", table.to_string(index=False))
+
+
+def final_gamma(metrics_paths) -> pd.DataFrame | None:
+    """The final gamma of co-trained runs with alpha > 0 (their metrics.json): columns seed, gamma_{k}."""
+    metrics = [json.loads(Path(p).read_text()) for p in metrics_paths]
+    rows = [{"seed": m["seed"], **m["gamma"]} for m in metrics if m["alpha"] > 0]
+    return pd.DataFrame(rows) if rows else None
+
+
+@job
+def verdict(smk) -> None:
+    """tables/verdict.csv and Fig. 12: each of the paper's claims, its effect over none and shuffle with a 95 %
+    interval, per BatchNorm variant, and one word (neuroreg.figures.verdict)."""
+    from .verdict import plot_verdict, verdict_table
+
+    noise = read_runs(smk.input.noise, bn="all")
+    images = read_runs(smk.input.images, bn="all") if smk.input.images else None
+    checks = read_checks(smk.input.checks) if smk.input.checks else None
+    table = verdict_table(noise, images, final_gamma(smk.input.metrics), checks, bn_variants=smk.params.bn,
+                          n_boot=smk.params.n_boot, seed=smk.params.seed)
+    with atomic_output(smk.output.table) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.5g")
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
+        log.info("verdict:\n%s", table.drop(columns=["note"]).to_string(index=False))
+    plot_verdict(table, smk.output.png)
 
 
 @job

@@ -25,7 +25,8 @@ from .style import family, plt, save
 MEASURES = ("clean", "noise", "noise_max", "corruption", "L2", "Linf")
 LABELS = {"clean": "clean accuracy", "noise": "accuracy under noise\n(mean over levels > 0)",
           "noise_max": "accuracy at the\nhighest noise level", "corruption": "mean CIFAR-10-C accuracy",
-          "L2": "median minimal L2", "Linf": "median minimal L$_\\infty$"}
+          "L2": "median minimal L2\n(correctly classified images)",
+          "Linf": "median minimal L$_\\infty$\n(correctly classified images)"}
 
 
 def per_model_scores(noise: pd.DataFrame, corr: pd.DataFrame | None, adversarial: pd.DataFrame | None) -> pd.DataFrame:
@@ -38,10 +39,11 @@ def per_model_scores(noise: pd.DataFrame, corr: pd.DataFrame | None, adversarial
     if corr is not None and len(corr):
         out = out.join(per_model(corr).set_index(keys)["all"].rename("corruption"), how="outer")
     if adversarial is not None and len(adversarial):
+        col = "median_correct" if "median_correct" in adversarial else "median"
         for norm in ("L2", "Linf"):
             sel = adversarial[adversarial["norm"] == norm]
             if len(sel):
-                out = out.join(sel.set_index(keys)["median"].rename(norm), how="left")
+                out = out.join(sel.set_index(keys)[col].rename(norm), how="left")
     return out.reset_index()
 
 

@@ -34,14 +34,20 @@ def _failed_runs(checks: pd.DataFrame | None) -> set:
                                                                     checks["passed"]) if not ok}
 
 
-def read_runs(paths) -> pd.DataFrame:
-    """Concatenate per-run CSVs, adding ``condition``, ``alpha`` (float) and ``seed`` (int) from each path."""
+def read_runs(paths, *, bn: str = "primary") -> pd.DataFrame:
+    """Concatenate per-run CSVs, adding ``condition``, ``alpha`` (float) and ``seed`` (int) from each path.
+
+    A table with a ``bn`` column (the BatchNorm variants of the noise and adversarial evaluations, primary first) is
+    cut to its primary variant's rows (``bn="primary"``), or kept whole (``bn="all"``).
+    """
     frames = []
     for p in paths:
         m = RUN_PATH.search(str(p))
         if m is None:
             raise ValueError(f"{p}: not a .../{{target}}/alpha{{alpha}}/seed{{seed}}/file path")
         df = pd.read_csv(p)
+        if bn == "primary" and "bn" in df.columns and len(df):
+            df = df[df["bn"] == df["bn"].iloc[0]]
         df.insert(0, "seed", int(m["seed"]))
         df.insert(0, "alpha", float(m["alpha"]))
         df.insert(0, "condition", m["target"])
@@ -156,12 +162,15 @@ def plot_adversarial_steps(steps: pd.DataFrame, path, checks: pd.DataFrame | Non
     """Fig. 5: median minimal L2 and Linf perturbation vs attack steps per condition (mean +- SEM over seeds).
 
     steps: columns condition, seed, norm, steps, median and floor_fraction (the adversarial_steps.csv rows
-    of every run). A point drawn open has, for some seed, more than ``max_floor_fraction`` of its images at
-    the attack's radius floor (checks.radius_floor): its median is the attack schedule's, an upper bound.
+    of every run; with an ``attack`` column, the ``best`` rows: the minimum over the attacks, on the convergence
+    images, at the main budget and at the larger one). A point drawn open has, for some seed, more than
+    ``max_floor_fraction`` of its images at an attack's floor (checks.floor): its median is the attack schedule's.
     checks: :func:`neuroreg.figures.paper_vs_run.read_checks` of the same runs; a condition with a failed sanity check is marked in the
     legend and the failures are listed below the plot.
     """
     failed = _failed_runs(checks)
+    if "attack" in steps.columns:
+        steps = steps[steps["attack"] == "best"]
     fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.4))
     for ax, norm in zip(axes, ["L2", "Linf"]):
         d = steps[steps["norm"] == norm]
@@ -179,9 +188,9 @@ def plot_adversarial_steps(steps: pd.DataFrame, path, checks: pd.DataFrame | Non
                     zorder=5)
         if floored:
             ax.plot([], [], ls="none", marker="o", ms=6, mfc="white", mec="0.3", mew=1.3,
-                    label=f"open: > {max_floor_fraction:.0%} of images at\nthe attack's radius floor (upper bound)")
+                    label=f"open: > {max_floor_fraction:.0%} of images at\nan attack's floor (upper bound)")
         ax.set_xscale("log")
-        ax.set_xlabel("attack steps (gradient queries)")
+        ax.set_xlabel("attack iterations (the longest attack; convergence images)")
         ax.set_ylabel(f"median minimal {NORM_LABELS[norm]} perturbation\n(pixel scale 0-1)")
         ax.set_title(f"{NORM_LABELS[norm]} attack")
         if len(d):

@@ -43,9 +43,12 @@ def checks_table(signal: list[dict], attacks: pd.DataFrame | None = None) -> pd.
                      "result": "passed" if c["passed"] else "FAILED", "value": f"{c['value']:.3f} (>= {c['threshold']:g})",
                      "detail": c["message"]})
     if attacks is not None and len(attacks):
-        for cond, d in attacks.groupby("condition", sort=False):
+        by = ["condition", "bn"] if "bn" in attacks else ["condition"]
+        for key, d in attacks.groupby(by, sort=False):
+            cond, bn = (key, "") if isinstance(key, str) else (key[0], key[-1] if len(key) > 1 else "")
             bad = d[~d["passed"].astype(bool)]
-            rows.append({"check": "attacks (success, accuracy, gradient masking)", "scope": f"condition {cond}",
+            rows.append({"check": "attacks (success, accuracy, masking, floor, convergence)",
+                         "scope": f"condition {cond}" + (f", BatchNorm {bn}" if bn else ""),
                          "result": "passed" if bad.empty else "FAILED",
                          "value": f"{len(d) - len(bad)} of {len(d)} models",
                          "detail": "; ".join(f"seed {s}: {f}" for s, f in zip(bad["seed"], bad["failed"]))})
@@ -71,8 +74,14 @@ def list_table(df: pd.DataFrame, title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_rst(run: str, checks: pd.DataFrame, paper_vs_run: pd.DataFrame | None, description: str) -> str:
-    """The first page (module docstring); ``description`` is appended as it is (it holds Jinja for the report)."""
+VERDICT_COLUMNS = ["claim", "comparison", "bn", "effect", "ci_low", "ci_high", "paper", "verdict", "detectable",
+                   "n_seeds", "n_images", "checks"]
+
+
+def summary_rst(run: str, checks: pd.DataFrame, paper_vs_run: pd.DataFrame | None, description: str,
+                verdict: pd.DataFrame | None = None) -> str:
+    """The first page (module docstring); ``description`` is appended as it is (it holds Jinja for the report).
+    ``verdict``: tables/verdict.csv, shown first (every BatchNorm variant, the primary one first)."""
     failed = checks[checks["result"] != "passed"] if len(checks) else checks
     title = f"Run {run}: summary"
     out = [title, "=" * len(title), ""]
@@ -84,11 +93,20 @@ def summary_rst(run: str, checks: pd.DataFrame, paper_vs_run: pd.DataFrame | Non
         out += [f"**{len(failed)} of {len(checks)} sanity checks FAILED**; the numbers they concern are suspect:", ""]
         out += [f"* {_cell(r.scope)}: {_cell(r.detail) or _cell(r.check)}" for r in failed.itertuples()] + [""]
     body = []
+    if verdict is not None and len(verdict):
+        words = verdict[verdict["primary"].astype(bool)]["verdict"].value_counts()
+        body += ["**The verdict** (tables/verdict.csv, Fig. 12): each claim's effect of neural_model over none and "
+                 "over shuffle with its 95 % interval; accuracies as differences (fractions), minimal perturbations "
+                 "as the median per-image ratio on the images both models classify correctly. holds: the interval "
+                 "lies on the paper's side of the null; does not hold: it excludes the paper's effect and reaches "
+                 "the null or beyond; inconclusive: it holds both. Primary BatchNorm statistics: "
+                 + ", ".join(f"{n} {w}" for w, n in words.items()) + ".", "",
+                 list_table(verdict[[c for c in VERDICT_COLUMNS if c in verdict.columns]], "The verdict"), ""]
     if len(checks):
         body += [list_table(checks, "Sanity checks"), ""]
     if paper_vs_run is not None:
-        cols = [c for c in ("quantity", "condition", "paper", "run", "run_sem", "n_seeds", "checks", "holds", "unit")
-                if c in paper_vs_run.columns]
+        cols = [c for c in ("quantity", "condition", "paper", "run", "run_sem", "ci_low", "ci_high", "n_seeds", "checks",
+                            "holds", "unit") if c in paper_vs_run.columns]
         body += ["The paper beside this run (paper_vs_run.csv; notes in the table's entry of this report):", "",
                  list_table(paper_vs_run[cols], "Paper vs this run"), ""]
     # the tables hold data, not templates: the report renders this page with Jinja

@@ -6,8 +6,9 @@ attacks run with ``epsilons=None`` and return the raw adversarials; a distance i
 ``inf`` where the returned point is not adversarial (the model re-classifies it).
 
 Attacks by norm (supplement, "More extensive tests on adversarial robustness"):
-L2: Brendel & Bethge, Carlini & Wagner, DDN; Linf: PGD (Madry et al.) with a per-image
-epsilon search, Brendel & Bethge; L1, L0: Brendel & Bethge. Brendel & Bethge starts from
+L2: Brendel & Bethge, Carlini & Wagner, DDN, FMN; Linf: PGD (Madry et al.) with a per-image
+epsilon search, FMN, Brendel & Bethge; L1: Brendel & Bethge, FMN; L0: Brendel & Bethge. FMN (Fast
+Minimum Norm, Pintor et al. 2021) starts from the clean image; Brendel & Bethge starts from
 points that are already adversarial (:func:`starting_points`), as its authors recommend.
 ``steps`` is each attack's own iteration count (C&W: per binary-search step).
 """
@@ -16,10 +17,12 @@ from __future__ import annotations
 
 import math
 
+import eagerpy as ep
 import foolbox as fb
 import numpy as np
 import torch
 import torch.nn.functional as F
+from foolbox.devutils import atleast_kd, flatten
 
 NORMS = {"L0": 0, "L1": 1, "L2": 2, "Linf": math.inf}
 BB = {
@@ -28,9 +31,26 @@ BB = {
     "L2": fb.attacks.L2BrendelBethgeAttack,
     "Linf": fb.attacks.LinfinityBrendelBethgeAttack,
 }
-ATTACKS = {"L0": ("brendel_bethge",), "L1": ("brendel_bethge",), "L2": ("brendel_bethge", "carlini_wagner", "ddn"),
-           "Linf": ("brendel_bethge", "pgd")}
-GRADIENT_ONLY = ("carlini_wagner", "ddn", "pgd")  # gradient attacks that do not use the starting points
+
+
+class L2FMN(fb.attacks.L2FMNAttack):
+    """Foolbox's L2 FMN (Pintor et al. 2021) with its projection mended.
+
+    Foolbox 3.3.4 (and its main branch) computes ``factor = min(1, norms / norms)`` from the norms of x rather than
+    x - x0, which is always 1: the iterate is never projected onto the epsilon ball, and the attack returns its
+    first adversarial iterate, at distance ``max_stepsize`` (tests/test_robustness.py shows both). This is the
+    paper's projection, x0 + (x - x0) min(1, epsilon / ||x - x0||_2).
+    """
+
+    def project(self, x, x0, epsilon):
+        norms = ep.maximum(flatten(x - x0).norms.l2(axis=-1), 1e-12)
+        return x0 + (x - x0) * atleast_kd(ep.minimum(1, epsilon / norms), x.ndim)
+
+
+FMN = {"L1": fb.attacks.L1FMNAttack, "L2": L2FMN, "Linf": fb.attacks.LInfFMNAttack}
+ATTACKS = {"L0": ("brendel_bethge",), "L1": ("brendel_bethge", "fmn"),
+           "L2": ("brendel_bethge", "carlini_wagner", "ddn", "fmn"), "Linf": ("brendel_bethge", "fmn", "pgd")}
+GRADIENT_ONLY = ("carlini_wagner", "ddn", "fmn", "pgd")  # gradient attacks that do not use the starting points
 
 
 def wrap(model, device="cpu") -> fb.PyTorchModel:
@@ -61,6 +81,63 @@ def checked_distance(model, adv, x, y, norm) -> np.ndarray:
     return torch.where(is_adversarial(model, adv, y), d, torch.full_like(d, math.inf)).cpu().numpy()
 
 
+class Autocast(torch.nn.Module):
+    """``model`` under bf16 autocast with fp32 logits: the attacks' search model (``robustness.precision: bf16``).
+    Every distance it finds is then checked on the fp32 model (:func:`verified_distance`)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        with torch.autocast(x.device.type, torch.bfloat16):
+            return self.model(x).float()
+
+
+RAY_SCALES = (1 + 1 / 64, 1 + 1 / 32, 1 + 1 / 16, 1.125, 1.25, 1.5, 2.0)
+
+
+@torch.no_grad()
+def verified_distance(model, adv, x, y, norm, *, bisection_steps: int = 5) -> tuple[np.ndarray, int]:
+    """(distances (N,) float64 numpy, how many were moved): the distance of each ``adv`` that ``model`` (fp32)
+    misclassifies; where it does not (a point found on the bf16 search model can sit just inside the fp32
+    boundary), the point is moved out along its own perturbation, x + t (adv - x) clipped to [0, 1], to the
+    smallest t of :data:`RAY_SCALES` (1.016 ... 2) that ``model`` misclassifies, refined by ``bisection_steps``
+    bisection steps between that t and the one before; inf where even t = 2 is not adversarial (the attack failed).
+    Forward passes only, on the images that need them."""
+    ok = is_adversarial(model, adv, y)
+    out = adv.clone()
+    need = torch.nonzero(~ok).flatten()
+    moved = 0
+    if len(need):
+        xs, delta, ys = x[need], (adv - x)[need], y[need]
+        lo = torch.ones(len(need), dtype=x.dtype, device=x.device)
+        hi = torch.full_like(lo, math.inf)
+        for t in RAY_SCALES:
+            todo = torch.isinf(hi)
+            if not todo.any():
+                break
+            pts = (xs[todo] + t * delta[todo]).clamp(0, 1)
+            hit = is_adversarial(model, pts, ys[todo])
+            sel = torch.nonzero(todo).flatten()
+            hi[sel[hit]] = t
+            lo[sel[~hit]] = t
+        found = torch.isfinite(hi)
+        for _ in range(int(bisection_steps) if found.any() else 0):
+            mid = (lo + hi) / 2
+            pts = (xs[found] + mid[found, None, None, None] * delta[found]).clamp(0, 1)
+            hit = is_adversarial(model, pts, ys[found])
+            sel = torch.nonzero(found).flatten()
+            hi[sel[hit]] = mid[sel[hit]]
+            lo[sel[~hit]] = mid[sel[~hit]]
+        idx = need[found]
+        out[idx] = (xs[found] + hi[found, None, None, None] * delta[found]).clamp(0, 1)
+        ok[idx] = True
+        moved = int(found.sum())
+    d = distance(out, x, norm)
+    return torch.where(ok, d, torch.full_like(d, math.inf)).cpu().numpy(), moved
+
+
 @torch.no_grad()
 def dataset_starts(model, x, y, pool_x, norm):
     """Per image the nearest (in ``norm``) pool image the model assigns to another class.
@@ -79,21 +156,28 @@ def dataset_starts(model, x, y, pool_x, norm):
     return starts, found
 
 
-def starting_points(model, x, y, pool_x, norm, *, seed=0, directions=1000, steps=1000):
-    """Adversarial starting points: the closer of the dataset start and blended uniform noise.
+def blended_noise(model, x, y, *, seed=0, directions=1000, steps=1000) -> torch.Tensor:
+    """Gradient-free adversarials: ``fb.attacks.LinearSearchBlendedUniformNoiseAttack`` (each image blended with
+    uniform noise, the smallest blend the model misclassifies along a line search of ``steps``); it draws from
+    torch's global RNG, seeded here. The same points serve every norm (:func:`starting_points`)."""
+    torch.manual_seed(seed)
+    blend = fb.attacks.LinearSearchBlendedUniformNoiseAttack(directions=directions, steps=steps)
+    noise, _, _ = blend(wrap(model, x.device), x, fb.criteria.Misclassification(y), epsilons=None)
+    return noise
 
-    The blended-noise attack (``fb.attacks.LinearSearchBlendedUniformNoiseAttack``, gradient-
-    free) draws from torch's global RNG, seeded here. Returns (starts, distances (N,) numpy,
-    inf where neither found an adversarial). This is also the gradient-free reference of
+
+def starting_points(model, x, y, pool_x, norm, *, seed=0, directions=1000, steps=1000, noise=None):
+    """Adversarial starting points: the closer (in ``norm``) of the dataset start and blended uniform noise.
+
+    ``noise``: the points of :func:`blended_noise` for x (computed here when None). Returns (starts,
+    distances (N,) numpy, inf where neither found an adversarial). This is also the gradient-free reference of
     the gradient-masking check.
     """
-    fmodel = wrap(model, x.device)
     data, found = dataset_starts(model, x, y, pool_x, norm)
     d_data = checked_distance(model, data, x, y, norm)
     d_data[~found.cpu().numpy()] = math.inf
-    torch.manual_seed(seed)
-    blend = fb.attacks.LinearSearchBlendedUniformNoiseAttack(directions=directions, steps=steps)
-    noise, _, _ = blend(fmodel, x, fb.criteria.Misclassification(y), epsilons=None)
+    if noise is None:
+        noise = blended_noise(model, x, y, seed=seed, directions=directions, steps=steps)
     d_noise = checked_distance(model, noise, x, y, norm)
     use_noise = torch.from_numpy(d_noise < d_data).to(x.device)
     starts = torch.where(use_noise[:, None, None, None], noise, data)
@@ -117,7 +201,27 @@ def build(name: str, norm: str, steps: int, hp: dict, n: int = 1):
     if name == "ddn" and norm == "L2":
         return fb.attacks.DDNAttack(steps=int(steps), gamma=float(hp.get("gamma", 0.05)),
                                     init_epsilon=float(hp.get("init_epsilon", 1.0)))
+    if name == "fmn" and norm in FMN:  # Fast Minimum Norm (Pintor et al. 2021), from the clean image
+        return FMN[norm](steps=int(steps), max_stepsize=float(hp.get("max_stepsize", 1.0)),
+                         gamma=float(hp.get("gamma", 0.05)))
     raise ValueError(f"robustness.attacks: no attack {name!r} for {norm}")
+
+
+def floor(name: str, steps: int, hp: dict, n: int) -> np.ndarray | None:
+    """(n,) the smallest distance each image's run of a Foolbox minimal attack can report, or None (C&W, Brendel &
+    Bethge: no schedule floor). DDN: :func:`radius_floor`. FMN: 0; its radius follows the linearised distance to
+    the boundary, ||delta|| + |margin| / ||gradient||_dual (Pintor et al. 2021), so no schedule bounds it below."""
+    if name == "ddn":
+        return np.full(n, radius_floor(name, steps, hp))
+    if name == "fmn":
+        return np.zeros(n)
+    return None
+
+
+def bisection_floor(eps_hi, search_steps: int) -> np.ndarray:
+    """(N,) the smallest Linf distance :func:`pgd_minimal` can report from upper bounds ``eps_hi``: min(eps_hi, 1)
+    halved at each bisection step after the first (PGD succeeded at the bound and at every midpoint)."""
+    return np.minimum(np.asarray(eps_hi, dtype=np.float64), 1.0) / 2.0 ** max(int(search_steps) - 1, 0)
 
 
 def radius_floor(name: str, steps: int, hp: dict) -> float | None:
@@ -164,11 +268,12 @@ def pgd(model, x, y, eps, *, steps, rel_stepsize, generator=None):
 def pgd_minimal(model, x, y, eps_hi, *, steps, rel_stepsizes, search_steps=10, repetitions=1, seed=0):
     """Minimal Linf adversarials by bisection over epsilon per image.
 
-    eps_hi: (N,) upper bounds (the Linf distance of a known adversarial, e.g. the starting
-    point; inf -> 1). At each of ``search_steps`` bisection steps PGD runs at eps = the
-    midpoint with every rel_stepsize and repetition (random start from a generator seeded
-    by ``seed``); an image whose PGD succeeds lowers its upper bound to the distance found.
-    Returns (advs, distances (N,) numpy, inf where PGD never succeeded).
+    eps_hi: (N,) upper bounds (the Linf distance of a known adversarial: the starting point, or another attack's;
+    inf -> 1). The first of ``search_steps`` steps runs PGD at eps = the bound itself (so PGD finds its own
+    adversarial there), each later one at the midpoint of [lo, hi], with every rel_stepsize and repetition (random
+    start from a generator seeded by ``seed``); an image whose PGD succeeds lowers its upper bound to the distance
+    found, one where it fails raises its lower bound. Returns (advs, distances (N,) numpy, inf where PGD never
+    succeeded); the smallest it can report is :func:`bisection_floor`.
     """
     model.eval()
     hi = torch.as_tensor(np.minimum(np.asarray(eps_hi, dtype=np.float64), 1.0), device=x.device)
@@ -176,8 +281,8 @@ def pgd_minimal(model, x, y, eps_hi, *, steps, rel_stepsizes, search_steps=10, r
     best = torch.full_like(hi, math.inf)
     best_adv = x.clone()
     g = torch.Generator().manual_seed(int(seed))
-    for _ in range(int(search_steps)):
-        mid = (lo + hi) / 2
+    for k in range(int(search_steps)):
+        mid = hi if k == 0 else (lo + hi) / 2
         ok_any = torch.zeros(len(x), dtype=torch.bool, device=x.device)
         for rel in rel_stepsizes:
             for _ in range(int(repetitions)):

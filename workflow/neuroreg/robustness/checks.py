@@ -1,22 +1,20 @@
-"""Sanity checks that guard against a broken adversarial evaluation (Carlini et al. 2019 style).
+"""Sanity checks that guard against a broken or unconverged adversarial evaluation (Carlini et al. 2019 style).
 
-1. ``unbounded_success``: with an unbounded budget (epsilons=None) every attack, run with
-   the largest step budget, must find an adversarial for every correctly classified image
-   (re-classified by the model). Failures at smaller budgets are listed, not failed on
-   (C&W with 10 steps may not reach the boundary).
-2. ``clean_accuracy``: the accuracy of the Foolbox-wrapped model (``fb.utils.accuracy``)
-   equals the model's own accuracy on the same images.
-3. ``gradient_masking``: the gradient-free reference (dataset nearest other-class image or
-   blended uniform noise, see :func:`attacks.starting_points`) must not beat the gradient
-   attacks that do not start from it (C&W, DDN, PGD): it fails when on more than
-   ``max_fraction`` of the correct images the reference is smaller than the best gradient
-   distance times (1 - tolerance). Brendel & Bethge is excluded: it starts from the
-   reference, so it can never be worse. Not applicable to norms with no such attack (L0, L1).
-4. ``radius_floor``: an attack with a radius schedule (DDN) cannot report a distance below its
-   floor (:func:`attacks.radius_floor`); an image whose best distance sits there measures the
-   schedule, not the model. With the largest step budget it fails when that holds for more than
-   ``max_fraction`` of the correct images (smaller budgets are listed: Fig. 5 draws those points open).
-   Not applicable to norms with no such attack.
+All of them concern the correctly classified images and the main budget unless said otherwise.
+
+1. ``unbounded_success``: with an unbounded budget (epsilons=None) every attack must find an adversarial for every
+   correctly classified image (re-classified by the model).
+2. ``clean_accuracy``: the accuracy of the Foolbox-wrapped model (``fb.utils.accuracy``) equals the model's own.
+3. ``gradient_masking``: the gradient-free reference (dataset nearest other-class image or blended uniform noise,
+   :func:`attacks.starting_points`) must not beat the gradient attacks that do not start from it (C&W, DDN, FMN,
+   PGD): it fails when on more than ``max_fraction`` of the images the reference is smaller than the best gradient
+   distance times (1 - tolerance). Brendel & Bethge is excluded: it starts from the reference.
+4. ``floor``: each attack's share of images at the smallest distance it can report (:func:`attacks.floor`: DDN's
+   radius schedule, PGD's last bisection bound, FMN none), and the share whose reported (best) distance sits at a
+   floor; it fails when that share exceeds ``max_fraction`` (the median of such images measures a schedule).
+5. ``convergence``: on the convergence images, the median of the best distance at ``factor`` x the iterations
+   against the main budget; it fails when the larger budget lowers it by more than ``tolerance`` (5 %: the attacks
+   have not converged, and every reported distance may overstate robustness). Each attack's own drop is listed.
 """
 
 from __future__ import annotations
@@ -32,10 +30,11 @@ log = logging.getLogger(__name__)
 
 
 def unbounded_success(records, correct) -> dict:
-    per = {f"{r.norm}/{r.attack}/{r.setting}/steps={r.steps}": int(np.isinf(r.distances[correct]).sum()) for r in records}
-    top = max((r.steps for r in records), default=0)
-    full = [int(np.isinf(r.distances[correct]).sum()) for r in records if r.steps == top]
-    return {"passed": all(v == 0 for v in full), "checked_steps": top, "n_failed": per}
+    from .minimal import main_records
+
+    per = {f"{r.norm}/{r.attack}/{r.setting}/steps={r.steps}": int(np.isinf(r.distances[correct]).sum())
+           for r in main_records(records)}
+    return {"passed": all(v == 0 for v in per.values()), "n_failed": per}
 
 
 def clean_accuracy(model, x, y, device="cpu") -> dict:
@@ -45,9 +44,11 @@ def clean_accuracy(model, x, y, device="cpu") -> dict:
 
 
 def gradient_masking(records, starts, correct, tolerance=0.05, max_fraction=0.05) -> dict:
+    from .minimal import main_records
+
     out = {}
     for norm, ref in starts.items():
-        rs = [r for r in records if r.norm == norm and r.attack in A.GRADIENT_ONLY]
+        rs = [r for r in main_records(records, norm) if r.attack in A.GRADIENT_ONLY]
         if not rs or not correct.any():
             out[norm] = {"passed": True, "applicable": False}
             continue
@@ -66,51 +67,91 @@ def gradient_masking(records, starts, correct, tolerance=0.05, max_fraction=0.05
     return {"passed": all(v["passed"] for v in out.values()), "per_norm": out}
 
 
-def radius_floor(records, correct, max_fraction=0.05) -> dict:
-    from .minimal import at_floor
+def floor(records, correct, max_fraction=0.05) -> dict:
+    """Check 4 (module doc) per norm: ``fraction_at_floor`` (the reported distances), and per attack run the share of
+    its distances at its own floor (``attacks``: "not applicable" where it has none)."""
+    from .minimal import at_floor, floor_tolerance, main_records
 
     out = {}
     for norm in dict.fromkeys(r.norm for r in records):
-        rs = [r for r in records if r.norm == norm]
+        rs = main_records(records, norm)
         if not any(r.floor is not None for r in rs) or not correct.any():
             out[norm] = {"passed": True, "applicable": False}
             continue
-        budgets = sorted({r.steps for r in rs})
-        frac = {str(b): float(at_floor(records, norm, b)[correct].mean()) for b in budgets}
-        floors = {f"{r.attack}/{r.setting}/steps={r.steps}": r.floor for r in rs if r.floor is not None}
-        out[norm] = {"passed": frac[str(budgets[-1])] <= max_fraction, "applicable": True, "checked_steps": budgets[-1],
-                     "fraction_at_floor": frac, "floors": floors, "max_fraction": max_fraction}
+        frac = float(at_floor(records, norm)[correct].mean())
+        per = {}
+        for r in rs:
+            key = f"{r.attack}/{r.setting}/steps={r.steps}"
+            if r.floor is None:
+                per[key] = "not applicable"
+                continue
+            d, f = r.distances[correct], r.floor[correct]
+            tol = floor_tolerance(r)
+            per[key] = {"fraction_at_floor": float(((d > 0) & (d <= f * (1 + tol))).mean()),
+                        "median_floor": float(np.median(f))}
+        out[norm] = {"passed": frac <= max_fraction, "applicable": True, "fraction_at_floor": frac, "attacks": per,
+                     "max_fraction": max_fraction}
     return {"passed": all(v["passed"] for v in out.values()), "per_norm": out}
 
 
-CHECKS = ("unbounded_success", "clean_accuracy", "gradient_masking", "radius_floor")
+def convergence(records, correct, images, tolerance=0.05) -> dict:
+    """Check 5 (module doc): per norm the median over the convergence ``images`` that are correct, at the main
+    budget and at the rerun's, ``drop`` = 1 - larger / main (per attack under ``attacks``)."""
+    from .minimal import best_per_image
+
+    images = np.asarray([i for i in images if correct[i]], dtype=int)
+    out = {}
+    for norm in dict.fromkeys(r.norm for r in records):
+        budgets = sorted({r.budget for r in records if r.norm == norm})
+        if len(budgets) < 2 or not len(images):
+            out[norm] = {"passed": True, "applicable": False}
+            continue
+        lo, hi = budgets[0], budgets[-1]
+        m = {b: float(np.median(best_per_image(records, norm, b)[0][images])) for b in (lo, hi)}
+        drop = 1 - m[hi] / m[lo] if m[lo] > 0 and np.isfinite(m[lo]) else 0.0
+        per = {}
+        for name in dict.fromkeys(r.attack for r in records if r.norm == norm):
+            med = {b: float(np.median(np.min(np.stack([r.distances for r in records if r.norm == norm and
+                                                         r.attack == name and r.budget == b]), 0)[images]))
+                   for b in (lo, hi)}
+            per[name] = {"median": med[lo], "median_larger_budget": med[hi],
+                         "drop": 1 - med[hi] / med[lo] if med[lo] > 0 and np.isfinite(med[lo]) else 0.0}
+        out[norm] = {"passed": bool(drop <= tolerance), "applicable": True, "n_images": int(len(images)),
+                     "factor": hi, "median": m[lo], "median_larger_budget": m[hi], "drop": float(drop),
+                     "tolerance": tolerance, "attacks": per}
+    return {"passed": all(v["passed"] for v in out.values()), "per_norm": out}
+
+
+CHECKS = ("unbounded_success", "clean_accuracy", "gradient_masking", "floor", "convergence")
 
 
 def failed_checks(report: dict) -> list[str]:
-    """Names of the failed checks of a :func:`run_checks` report (``gradient_masking (L2)`` names the norms)."""
+    """Names of the failed checks of a :func:`run_checks` report, each with the norms it failed for
+    (``convergence (Linf)``)."""
     out = []
     for name in CHECKS:
         c = report.get(name, {})
         if c.get("passed", True):
             continue
-        norms = [n for n, v in c.get("per_norm", {}).items() if not v["passed"]]  # gradient_masking
-        if name == "unbounded_success":  # the norms with a failed attack at the largest budget
-            top = f"steps={c['checked_steps']}"
-            norms = list(dict.fromkeys(k.split("/")[0] for k, v in c["n_failed"].items() if v and k.endswith(top)))
+        norms = [n for n, v in c.get("per_norm", {}).items() if not v["passed"]]
+        if name == "unbounded_success":
+            norms = list(dict.fromkeys(k.split("/")[0] for k, v in c["n_failed"].items() if v))
         out.append(f"{name} ({', '.join(norms)})" if norms else name)
     return out
 
 
-def run_checks(model, x, y, result, *, device="cpu", tolerance=0.05, max_fraction=0.05) -> dict:
+def run_checks(model, x, y, result, *, device="cpu", tolerance=0.05, max_fraction=0.05,
+               convergence_tolerance=0.05) -> dict:
     """All checks as a JSON-ready dict: one entry per check, ``passed`` (all of them) and ``failed``
     (:func:`failed_checks`). A failure is logged as a warning and shown beside the numbers it concerns
-    in results/tables/paper_vs_run.csv and Fig. 5, 7 (neuroreg.figures.paper_vs_run, .robustness)."""
+    (tables/verdict.csv, paper_vs_run.csv, Fig. 5, 7; neuroreg.figures)."""
+    correct = result["correct"]
     checks = {
-        "unbounded_success": unbounded_success(result["records"], result["correct"]),
+        "unbounded_success": unbounded_success(result["records"], correct),
         "clean_accuracy": clean_accuracy(model, x, y, device),
-        "gradient_masking": gradient_masking(result["records"], result["starts"], result["correct"], tolerance,
-                                             max_fraction),
-        "radius_floor": radius_floor(result["records"], result["correct"], max_fraction),
+        "gradient_masking": gradient_masking(result["records"], result["starts"], correct, tolerance, max_fraction),
+        "floor": floor(result["records"], correct, max_fraction),
+        "convergence": convergence(result["records"], correct, result["convergence_images"], convergence_tolerance),
     }
     for name, c in checks.items():
         if not c["passed"]:  # one line on the terminal; the details in the log (and in checks.json)
@@ -119,3 +160,10 @@ def run_checks(model, x, y, result, *, device="cpu", tolerance=0.05, max_fractio
     checks["passed"] = all(c["passed"] for c in checks.values())
     checks["failed"] = failed_checks(checks)
     return checks
+
+
+def combine(reports: dict) -> dict:
+    """One checks.json for the BatchNorm variants: ``bn`` = {variant: :func:`run_checks` report}, ``passed`` (all of
+    them) and ``failed`` (each failed check prefixed with its variant, ``cifar: convergence (Linf)``)."""
+    return {"bn": reports, "passed": all(r["passed"] for r in reports.values()),
+            "failed": [f"{name}: {f}" for name, r in reports.items() for f in r["failed"]]}

@@ -35,6 +35,24 @@ def load_model(model_path, metrics_path) -> torch.nn.Module:
     return model.eval().to(memory_format=torch.channels_last)
 
 
+def load_variants(model_path, metrics_path, cifar_path, cfg: dict, device) -> dict:
+    """{bn variant: model} of ``cfg["bn"]`` (:mod:`neuroreg.robustness.bn`): as trained, and / or with BatchNorm's
+    statistics re-estimated on the first ``cfg["bn_images"]`` training images of ``cifar_path``, on ``device``."""
+    from . import bn
+
+    model = load_model(model_path, metrics_path).to(device)
+    train = None
+    if "cifar" in cfg["bn"]:
+        c = load_cifar_h5(cifar_path, splits=("train",), n_train=cfg["bn_images"])
+        train = torch.from_numpy(np.ascontiguousarray(c["train_images"][:, None]))
+    return bn.variants(model, cfg["bn"], train)
+
+
+def bn_first(df):
+    """The table with its ``bn`` column first (its rows stay in the order of ``robustness.bn``: primary first)."""
+    return df[["bn"] + [c for c in df.columns if c != "bn"]]
+
+
 def load_test(cifar_path, n: int | None = None):
     """(images (n, 1, H, W) uint8 tensor, labels (n,) int64 tensor): the first n test images (all if None)."""
     c = load_cifar_h5(cifar_path, splits=("test",), n_test=n)

@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 
 @job
 def noise_robustness(smk) -> None:
-    """Accuracy of one co-trained model on the CIFAR test set under additive Gaussian noise (Fig. 4, Fig. 6)."""
+    """Accuracy of one co-trained model on the CIFAR test set under additive Gaussian noise (Fig. 4, Fig. 6), per
+    BatchNorm variant (``robustness.bn``: column ``bn``)."""
+    import pandas as pd
     import torch
 
     from ..devices import select_device
@@ -28,10 +30,15 @@ def noise_robustness(smk) -> None:
     cfg = smk.params.robustness
     torch.set_num_threads(smk.threads)
     dev = select_device(cfg["device"])
-    model = io.load_model(smk.input.model, smk.input.metrics).to(dev)
+    models = io.load_variants(smk.input.model, smk.input.metrics, smk.input.cifar, cfg, dev)
     images, labels = io.load_test(smk.input.cifar, cfg["n_noise"])  # null = the whole test set
-    df = noise.noise_accuracy(model, images, labels, cfg["noise_levels"], cfg["noise_seed"],
-                              batch_size=cfg["batch_size"], device=dev)
+    frames = []
+    for name, model in models.items():
+        df = noise.noise_accuracy(model, images, labels, cfg["noise_levels"], cfg["noise_seed"],
+                                  batch_size=cfg["batch_size"], device=dev)
+        df.insert(0, "bn", name)
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True)
     io.write_csv(df, smk.output.noise)
     log.info("%d test images on %s:\n%s", len(labels), dev, df.to_string(index=False))
 
@@ -39,9 +46,11 @@ def noise_robustness(smk) -> None:
 @job
 def adversarial_robustness(smk) -> None:
     """Minimal adversarial perturbations (L0, L1, L2, Linf) of one co-trained model on the first
-    ``robustness.n_adversarial`` CIFAR test images, with the sanity checks (section 4.2, Fig. 5, 7)."""
+    ``robustness.n_adversarial`` CIFAR test images, per BatchNorm variant (``robustness.bn``), with the sanity
+    checks (section 4.2, Fig. 5, 7); every table has a ``bn`` column, checks.json one report per variant."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     import numpy as np
+    import pandas as pd
     import torch
 
     from ..devices import select_device
@@ -52,17 +61,23 @@ def adversarial_robustness(smk) -> None:
     torch.set_num_threads(smk.threads)
     dev = select_device(cfg["device"])
     settings = minimal.Settings.from_config(cfg, processes=cfg["processes"] or smk.threads, seed=int(smk.params.seed))
-    model = io.load_model(smk.input.model, smk.input.metrics).to(dev)
+    models = io.load_variants(smk.input.model, smk.input.metrics, smk.input.cifar, cfg, dev)
     images, labels = io.load_test(smk.input.cifar, cfg["n_adversarial"])
     x = images.float().div_(255.0).to(dev)
     y = labels.to(dev)
-    log.info("%d images, settings %s, on %s", len(x), settings, dev)
+    log.info("%d images, BatchNorm %s, settings %s, on %s", len(x), list(models), settings, dev)
     t0 = time.time()
-    result = minimal.evaluate(model, x, y, settings, device=dev)
-    summary, per_image, steps = minimal.tables(result, np.arange(len(x)))
-    report = checks.run_checks(model, x, y, result, device=dev, tolerance=settings.masking_tolerance,
-                               max_fraction=settings.masking_max_fraction)
+    tables, reports = [], {}
+    for name, model in models.items():
+        result = minimal.evaluate(model, x, y, settings, device=dev)
+        tables.append([t.assign(bn=name) for t in minimal.tables(result, np.arange(len(x)))])
+        reports[name] = checks.run_checks(model, x, y, result, device=dev, tolerance=settings.masking_tolerance,
+                                          max_fraction=settings.masking_max_fraction,
+                                          convergence_tolerance=settings.convergence["tolerance"])
+    report = checks.combine(reports)
     report["seconds"] = time.time() - t0
+    summary, per_image, steps = (pd.concat([t[k] for t in tables], ignore_index=True) for k in range(3))
+    summary, per_image, steps = (io.bn_first(t) for t in (summary, per_image, steps))
     io.write_csv(summary, smk.output.summary)
     io.write_csv(per_image, smk.output.images)
     io.write_csv(steps, smk.output.steps)
