@@ -11,7 +11,11 @@ import neuroreg.logs
 from neuroreg import grid, plan
 from neuroreg.figures import summary
 
-min_version("9.0")
+# The first Snakemake that runs this workflow (measured, README "Quick start"): 9.17 (a callable `priority:`,
+# workflow/rules/cotrain.smk; `pathvars:` came in 9.12). Checked before any rule file is parsed, so an older
+# Snakemake says which version to install instead of failing on a directive it does not know (hence the
+# path variables below live in workflow/rules/paths.smk: this file is parsed whole before it runs).
+min_version("9.17")
 
 # Snakemake 9.27's --report evaluates the default-resources of every report job in a nested event loop and
 # leaves a coroutine unawaited: a RuntimeWarning per figure (reproduced with a two-rule Snakefile). Not ours.
@@ -34,8 +38,7 @@ RUN_ROOT = grid.results_root(config)
 neuroreg.logs.announce_run(RUN_ROOT)  # for the terminal's Ctrl-C line (snakemake_logger_plugin_neuroreg)
 
 
-pathvars:
-    **grid.pathvars(config),
+include: "workflow/rules/paths.smk"
 
 
 # The run's first report page: its summary (rule run_summary) once the run made it, else the description.

@@ -57,3 +57,26 @@ def test_report_opens_on_the_runs_summary(report, pipeline):  # noqa: F811
     first = report[report.index('id="workflow-desc"'):][:40000]
     assert f"Run {cfg['run']}: summary" in first and "sanity checks passed" in first
     assert first.index("Sanity checks") < first.index("Paper vs this run") < first.index("Description")
+
+
+def test_captions_name_the_runs_folder():
+    """A caption that cites a file names it under results/<run>/, where the run wrote it (not results/...)."""
+    import jinja2
+    import yaml
+
+    from conftest import REPO
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["run"] = "tiny"
+    cited = 0
+    for rst in sorted((REPO / "workflow/report").glob("*.rst")):
+        text = jinja2.Template(rst.read_text()).render(snakemake={"config": config})
+        for m in re.finditer(r"(?<![\w/<.])results/\S+", text):
+            assert m.group(0).startswith("results/tiny/"), f"{rst.name}: {m.group(0)}"
+            cited += 1
+    assert cited >= 10
+
+
+def test_report_captions_cite_the_runs_folder(report, pipeline):  # noqa: F811
+    root, cfg = pipeline
+    assert f"results/{cfg['run']}/robustness/" in report and "results/robustness/" not in report

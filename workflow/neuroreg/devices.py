@@ -9,8 +9,17 @@ operating system releases the lock when the process ends, however it ends (even 
 ``kill -9``), so no stale lock survives a crash. When every GPU is taken the job waits.
 The host name in the file name keeps jobs on different nodes sharing a file system
 apart (a file system without flock, e.g. Lustre mounted without ``-o flock``, gives a
-warning and the GPU unclaimed); on SLURM each job normally sees one GPU (``CUDA_VISIBLE_DEVICES`` set by SLURM)
-and simply takes it.
+warning and the GPU unclaimed).
+
+Under a batch scheduler that chose the job's GPUs (:func:`scheduler_gpus`: SLURM's
+``--gpus``/``--gres``, or any scheduler with ``NEUROREG_GPUS_FROM_SCHEDULER=1``), the job
+uses the GPUs it was given and takes no host-wide lock: with SLURM's constrained devices
+every job on a node sees its own GPU as index 0, so host-wide lock files named after the
+visible index would make two jobs on two different GPUs wait for each other. A job given
+one GPU takes it without any lock; one given several (e.g. an interactive allocation in
+which Snakemake runs its jobs locally) shares them among its own processes through lock
+files that name the scheduler's job (``{host}-slurm{jobid}-gpu{id}.lock``), which no other
+job takes.
 
 Several jobs per GPU: ``NEUROREG_JOBS_PER_GPU=<k>`` (default 1) gives every GPU k slots
 (lock files ``...-gpu{id}.lock``, ``...-gpu{id}-slot1.lock``, ...); a job takes the lowest
@@ -37,6 +46,35 @@ import torch
 log = logging.getLogger(__name__)
 _HELD: list = []  # open lock files: they hold the claim for the life of the process
 JOBS_PER_GPU_ENV = "NEUROREG_JOBS_PER_GPU"
+#: "1" in a job's environment: its CUDA_VISIBLE_DEVICES are the GPUs the batch scheduler gave this job alone.
+SCHEDULER_ENV = "NEUROREG_GPUS_FROM_SCHEDULER"
+#: Where schedulers put the job id, for lock files that only the processes of one job share.
+JOB_ID_ENVS = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID")
+
+
+def scheduler_gpus() -> tuple[str, str, str] | None:
+    """(who, job, ids) when a batch scheduler chose this job's GPUs, else None.
+
+    SLURM: a job or job step given GPUs (``--gpus``, ``--gres=gpu:...``) has ``SLURM_STEP_GPUS`` (in a
+    step) or ``SLURM_JOB_GPUS`` (the batch step), the node's ids of its GPUs; SLURM sets
+    ``CUDA_VISIBLE_DEVICES`` to them (to 0, 1, ... where cgroups constrain the devices). Any other
+    scheduler that sets ``CUDA_VISIBLE_DEVICES`` to the job's own GPUs: ``NEUROREG_GPUS_FROM_SCHEDULER=1``.
+    ``who`` names the scheduler's job for the log ("SLURM job 123"), ``job`` is a file-name-safe job id
+    ("" when none is known), ``ids`` the scheduler's GPU ids as it wrote them.
+    """
+    slurm_job = os.environ.get("SLURM_JOB_ID", "")
+    slurm_ids = os.environ.get("SLURM_STEP_GPUS") or os.environ.get("SLURM_JOB_GPUS")
+    if slurm_job and slurm_ids:
+        return f"SLURM job {slurm_job}", f"slurm{_safe(slurm_job)}", slurm_ids
+    if os.environ.get(SCHEDULER_ENV) == "1":
+        job = next((os.environ[v] for v in JOB_ID_ENVS if os.environ.get(v)), "")
+        return (f"the scheduler's job {job}" if job else "the scheduler"), (f"job{_safe(job)}" if job else ""), \
+            os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    return None
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
 def visible_gpu_ids(n: int) -> list[str]:
@@ -65,13 +103,15 @@ def gpu_slot(
     jobs_per_gpu: int = 1,
     poll_s: float = 2.0,
     timeout_s: float | None = None,
+    scope: str = "",
 ) -> int:
     """Claim a free slot on one of ``n_gpus`` visible GPUs; returns the GPU's visible index (0..n-1).
 
     Each GPU has ``jobs_per_gpu`` slots; the lowest free slot level over all GPUs is taken
     (GPU 0 slot 0, GPU 1 slot 0, ..., GPU 0 slot 1, ...). The claim (an flock on a file in
     ``lock_dir``) lasts until the process exits or :func:`release` is called. Blocks
-    (polling every ``poll_s``) while all slots are taken.
+    (polling every ``poll_s``) while all slots are taken. ``scope`` (a scheduler's job,
+    :func:`scheduler_gpus`) goes into the lock files' names: only processes with the same scope compete.
     """
     if n_gpus < 1:
         raise ValueError("gpu_slot: no GPU to claim")
@@ -80,6 +120,8 @@ def gpu_slot(
     lock_dir = Path(lock_dir)
     lock_dir.mkdir(parents=True, exist_ok=True)
     host = socket.gethostname().split(".")[0] or "host"
+    if scope:
+        host = f"{host}-{scope}"
     ids = visible_gpu_ids(n_gpus)
     slots = [(i, gid, level) for level in range(jobs_per_gpu) for i, gid in enumerate(ids)]
     start, waited = time.monotonic(), False
@@ -122,22 +164,34 @@ def select_device(preference: str = "auto", lock_dir="results/.gpu_locks") -> to
     """'cpu' -> CPU; 'auto' | 'cuda' -> a GPU of its own (see module doc), or the CPU (logged; a warning for 'cuda').
 
     ``lock_dir`` is shared by every run in the working directory (``results/.gpu_locks``, not below a
-    run's folder), so jobs of two runs started at once never take the same GPU."""
+    run's folder), so jobs of two runs started at once never take the same GPU. A job whose GPUs a
+    scheduler chose (:func:`scheduler_gpus`) uses them without a host-wide lock."""
     if preference not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device: {preference!r} is not auto, cpu or cuda")
     if preference == "cpu":
         return torch.device("cpu")
     fake = os.environ.get("NEUROREG_FAKE_GPUS")
     n = int(fake) if fake else (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    given = scheduler_gpus()
     if n == 0:
-        if preference == "cuda":  # asked for by name: say so in the terminal too
+        if given:  # a GPU was asked for and granted, and this torch cannot use it: say so wherever it runs
+            warnings.warn(f"{given[0]} was given GPU {given[2]}, but torch {torch.__version__} sees no GPU "
+                          f"(a CPU-only build?): running on the CPU", RuntimeWarning, stacklevel=2)
+        elif preference == "cuda":  # asked for by name: say so in the terminal too
             warnings.warn("device cuda asked for, but no GPU is visible: running on the CPU", RuntimeWarning, stacklevel=2)
         else:  # 'auto': the run's plan (neuroreg.plan) warned once for the whole run; the job's log says it again
             log.info("no GPU visible: running on the CPU")
         return torch.device("cpu")
     k = jobs_per_gpu()
-    i = gpu_slot(n, lock_dir, jobs_per_gpu=k)
-    log.info("using GPU %d of %d (physical id %s, up to %d jobs per GPU)", i, n, visible_gpu_ids(n)[i], k)
+    if given and n == 1:  # the scheduler keeps every other job off this GPU: nothing to claim
+        i = 0
+        log.info("using GPU 0, given to %s (its GPU %s): no lock", given[0], given[2])
+    elif given and given[1]:  # several GPUs for one job: shared by this job's processes only
+        i = gpu_slot(n, lock_dir, jobs_per_gpu=k, scope=given[1])
+        log.info("using GPU %d of the %d given to %s (up to %d jobs per GPU)", i, n, given[0], k)
+    else:
+        i = gpu_slot(n, lock_dir, jobs_per_gpu=k)
+        log.info("using GPU %d of %d (physical id %s, up to %d jobs per GPU)", i, n, visible_gpu_ids(n)[i], k)
     if not fake:
         torch.cuda.set_device(i)
     return torch.device("cuda", i)

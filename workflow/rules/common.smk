@@ -1,6 +1,6 @@
 # Shared by the stage files: the scans and runs of this config (neuroreg.grid), their seeds
 # (neuroreg.seeds), and the small input functions of the rules. Paths: <results> is the run's
-# folder results/<run>/ (a path variable set in the Snakefile; <logs>, <benchmarks> below it).
+# folder results/<run>/ (a path variable set in paths.smk; <logs>, <benchmarks> below it).
 from pathlib import Path
 
 from neuroreg import grid, seeds

@@ -80,11 +80,11 @@ def resolve_device(device: str) -> torch.device:
     concurrent encoder jobs on a multi-GPU machine land on different devices)."""
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError(None, "encoder.device", "cuda requested but no CUDA device is available")
-    if device in ("auto", "cuda") and torch.cuda.is_available():
+    if device in ("auto", "cuda"):  # without a GPU: the CPU, logged (a warning where a scheduler gave one)
         from ..devices import select_device
 
         return select_device(device)
-    return torch.device("cpu" if device == "auto" else device)
+    return torch.device(device)
 
 
 def poisson_loss(rate: torch.Tensor, target: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

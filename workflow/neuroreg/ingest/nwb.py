@@ -16,6 +16,12 @@ for the Allen Brain Observatory natural-scenes layout)::
 An object is named by its path in the file: ``acquisition/<name>``, ``processing/<module>/<name>[/<name>]``,
 ``intervals/<name>``, ``stimulus/<name>``, ``stimulus_template/<name>``. Traces become trial responses
 as in :mod:`neuroreg.ingest.traces`; presentations of ``blank_image`` (Allen: -1) are skipped.
+
+Units and times as NWB defines them, through pynwb's own accessors: a series' values are
+``data * conversion + offset`` in its ``unit`` (``get_data_in_units``, with ``channel_conversion``
+where present), its times its ``timestamps`` or ``starting_time + i / rate`` (``get_timestamps``).
+Image ids and stimulus images are read as stored. pynwb's warnings about the file go to the log,
+each with the file's name.
 """
 
 from __future__ import annotations
@@ -77,10 +83,21 @@ def resolve(nwb, where: str):
 
 
 def _timestamps(series, path, where) -> np.ndarray:
-    if series.timestamps is not None:
-        return check_frame_times(np.asarray(series.timestamps[:]), path, f"{where}.timestamps")
-    n = len(series.data)
-    return check_frame_times(series.starting_time + np.arange(n) / series.rate, path, f"{where}.rate")
+    """The series' times in seconds: its timestamps, or starting_time + i / rate (pynwb's get_timestamps)."""
+    key = f"{where}.timestamps" if series.timestamps is not None else f"{where}.rate"
+    try:
+        times = np.asarray(series.get_timestamps()[:], np.float64)
+    except Exception as err:
+        raise InputError(path, key, f"cannot be read (corrupt or truncated file?): {err}") from err
+    return check_frame_times(times, path, key)
+
+
+def _in_units(series, path, where) -> np.ndarray:
+    """The series' values in its unit: data * conversion + offset (pynwb's get_data_in_units)."""
+    try:
+        return np.asarray(series.get_data_in_units(), np.float64)
+    except Exception as err:
+        raise InputError(path, where, f"cannot be read (corrupt or truncated file?): {err}") from err
 
 
 def _optional_series(nwb, where, path):
@@ -90,7 +107,7 @@ def _optional_series(nwb, where, path):
     if ts is None:
         log.info("%s: %s: not in the file, not used", path, where)
         return None
-    v = np.asarray(ts.data[:], np.float64)
+    v = _in_units(ts, path, where)
     t = _timestamps(ts, path, where)
     if len(v) != len(t) or not np.isfinite(v).all():
         finite = np.isfinite(v).reshape(len(v), -1).all(axis=1) if len(v) == len(t) else None
@@ -116,9 +133,8 @@ def _presentations(nwb, o: dict, path):
         ids = np.asarray(obj[o["image_column"]].data[:])
         key = f"{where}.{o['image_column']}"
     elif hasattr(obj, "data") and (getattr(obj, "timestamps", None) is not None or getattr(obj, "rate", None)):
-        ids = np.asarray(obj.data[:])
-        onsets = (np.asarray(obj.timestamps[:], np.float64) if obj.timestamps is not None
-                  else obj.starting_time + np.arange(len(ids)) / obj.rate)
+        ids = np.asarray(obj.data[:])  # indices: as stored (NWB's IndexSeries takes no conversion)
+        onsets = np.asarray(obj.get_timestamps()[:], np.float64)
         key = f"{where}.data"
     else:
         raise InputError(path, where, f"a {type(obj).__name__}, not an intervals table or a TimeSeries")
@@ -172,25 +188,34 @@ def read_nwb(path, *, min_repeats: int = 2, **options) -> Scan:
     opts = TrialOptions.pick(options)
     if not path.is_file():
         raise InputError(path, None, "does not exist" if not path.exists() else "expected an NWB file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            io = NWBHDF5IO(str(path), "r")
-            nwb = io.read()
-    except Exception as err:  # h5py / hdmf raise many types for a corrupt file
-        raise InputError(path, None, f"not a readable NWB 2 file (corrupt or truncated?): {err}") from err
-    try:
-        return _read(nwb, o, opts, path, min_repeats)
-    finally:
-        io.close()
+    with warnings.catch_warnings(record=True) as caught:  # pynwb's warnings: to the log, with the file's name
+        warnings.simplefilter("always")
+        try:
+            try:
+                io = NWBHDF5IO(str(path), "r")
+                nwb = io.read()
+            except Exception as err:  # h5py / hdmf raise many types for a corrupt file
+                raise InputError(path, None, f"not a readable NWB 2 file (corrupt or truncated?): {err}") from err
+            try:
+                return _read(nwb, o, opts, path, min_repeats)
+            finally:
+                io.close()
+        finally:
+            _log_warnings(caught, path)
+
+
+def _log_warnings(caught, path) -> None:
+    seen = set()
+    for w in caught:
+        text = f"{w.category.__name__}: {w.message}"
+        if text not in seen:
+            seen.add(text)
+            log.warning("%s: %s", path, text)
 
 
 def _read(nwb, o, opts, path, min_repeats):
     series, where = _trace_series(nwb, o, path)
-    try:
-        trace = np.asarray(series.data[:], np.float64)
-    except Exception as err:
-        raise InputError(path, where, f"cannot be read (corrupt or truncated file?): {err}") from err
+    trace = _in_units(series, path, where)
     if trace.ndim == 1:
         trace = trace[:, None]
     times = _timestamps(series, path, where)
