@@ -197,7 +197,7 @@ def attack_passes(cfg: dict) -> tuple[float, float]:
     fb = 0.0
     for norm in s.norms:
         for name in s.attacks.get(norm, []):
-            for hp, _ in settings_of(name, s):
+            for hp, _ in settings_of(name, s, norm):
                 n = attack_steps(name, s) * (int(hp.get("binary_search_steps", 1)) if name == "carlini_wagner" else 1)
                 fb += n * s.repetitions * (1 + share * s.convergence["factor"])
     forward = 2 * s.start_directions

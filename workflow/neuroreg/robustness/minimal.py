@@ -101,9 +101,12 @@ def grid(hp: dict) -> list[dict]:
     return [dict(zip(names, vals)) for vals in itertools.product(*(np.atleast_1d(hp[k]).tolist() for k in names))] or [{}]
 
 
-def settings_of(name: str, s: Settings) -> list[tuple[dict, str]]:
-    """[(hyper-parameters, label)] of attack ``name``: its grid (PGD: its rel_stepsize list)."""
-    hp = dict(s.hyperparameters.get(name, {}))
+def settings_of(name: str, s: Settings, norm: str | None = None) -> list[tuple[dict, str]]:
+    """[(hyper-parameters, label)] of attack ``name`` for ``norm``: its grid (PGD: its rel_stepsize list). A grid may
+    hold a sub-grid per norm (``fmn: {L2: {max_stepsize: [0.3]}, Linf: {max_stepsize: [1.0]}}``), which replaces the
+    shared keys for that norm."""
+    hp = {k: v for k, v in s.hyperparameters.get(name, {}).items() if k not in A.NORMS}
+    hp.update(s.hyperparameters.get(name, {}).get(norm, {}) if norm else {})
     if name == "pgd":
         hp = {"rel_stepsize": s.pgd["rel_stepsize"]}
     return [(h, ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in h.items())) for h in grid(hp)]
@@ -131,7 +134,7 @@ def evaluate(model, x, y, s: Settings, *, device="cpu") -> dict:
     idx = np.flatnonzero(correct)
     conv = idx[: int(s.convergence["n_images"])]
     records, starts_out = [], {}
-    total = sum(attack_steps(name, s, b) * len(settings_of(name, s)) * n
+    total = sum(attack_steps(name, s, b) * len(settings_of(name, s, norm)) * n
                 for norm in s.norms for name in s.attacks.get(norm, [])
                 for b, n in zip(s.budgets(), (len(idx), len(conv))))
     progress = Progress(f"attacks on {len(idx)} images", total, unit="image step", logger=log)
@@ -147,7 +150,7 @@ def evaluate(model, x, y, s: Settings, *, device="cpu") -> dict:
         for budget, images in zip(s.budgets(), (idx, conv)):
             known = start_d[images].copy()  # the smallest distance found so far per image: PGD's upper bound
             for name in s.attacks.get(norm, []):
-                for hp, label in settings_of(name, s):
+                for hp, label in settings_of(name, s, norm):
                     t0 = time.perf_counter()
                     dist = np.full(len(x), np.nan)
                     dist[~correct] = 0.0

@@ -1,0 +1,101 @@
+"""Choosing the attacks' settings on validation images, never the test set: how the laptop run's attack settings were
+chosen (README, "The verdict").
+
+    python benchmarks/attack_settings.py --run results/laptop --condition none --seed 0 [--n 200] [--precision bf16]
+
+On CIFAR-10 training images [45000, 45000 + n) (no run trains on them: the laptop runs train on the first 10,000),
+for one model of a run (its primary BatchNorm variant, as the robustness stage loads it), each attack of each norm
+runs alone (``neuroreg.robustness.attacks``, the project's code, fp32 or the bf16 search verified in fp32) with
+each candidate setting and iteration count; it prints, per norm, attack, setting and iterations, the median distance
+over the correctly classified images, the share of images where that run is within 1 % of the best distance any run
+found, and the seconds. The smallest median at the fewest iterations that is within 5 % of the largest count's is
+the choice (the convergence check's criterion); one JSON line per run to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuroreg import config as C
+from neuroreg.ingest.cifar import load_cifar_h5
+from neuroreg.robustness import attacks as A
+from neuroreg.robustness import io
+
+REPO = Path(__file__).resolve().parents[1]
+CANDIDATES = {  # norm: attack: (setting grid, iterations)
+    "L2": {"ddn": ({"init_epsilon": [0.1, 0.3], "gamma": [0.05]}, [50, 100, 200]),
+           "fmn": ({"max_stepsize": [0.3, 1.0, 3.0]}, [50, 100, 200])},
+    "Linf": {"fmn": ({"max_stepsize": [1.0, 3.0, 10.0]}, [50, 100, 200]),
+             "pgd": ({"rel_stepsize": [0.05, 0.1, 0.25]}, [10, 20])},
+}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", type=Path, default=Path("results/laptop"))
+    p.add_argument("--config", type=Path, default=REPO / "config" / "laptop.yaml")
+    p.add_argument("--condition", default="none")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--first", type=int, default=45000, help="first validation image of the training split")
+    p.add_argument("--norms", nargs="+", default=["L2", "Linf"])
+    p.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    p.add_argument("--search-steps", type=int, default=5, help="PGD's bisection steps")
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "attack_settings.jsonl")
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    cfg = C.load([a.config], base=REPO / "config.yaml")
+    if a.first < (cfg["cotrain"]["n_train"] or 50000):
+        raise SystemExit(f"--first {a.first}: the runs train on the first {cfg['cotrain']['n_train']} training images")
+    r = cfg["robustness"]
+    alpha = "0" if a.condition == "none" else f"{float(cfg['cotrain']['alpha']):g}"
+    run = a.run / "cotrain" / a.condition / f"alpha{alpha}" / f"seed{a.seed}"
+    rc = {**r, "bn": r["bn"][:1], "bn_images": min(r["bn_images"], cfg["cotrain"]["n_train"] or 10**9)}
+    model = next(iter(io.load_variants(run / "model.pt", run / "metrics.json", a.run / "data" / "cifar10.h5", rc,
+                                       "cpu").values()))
+    c = load_cifar_h5(a.run / "data" / "cifar10.h5", splits=("train",))
+    x = torch.from_numpy(c["train_images"][a.first:a.first + a.n, None].copy()).float().div(255)
+    y = torch.from_numpy(c["train_labels"][a.first:a.first + a.n].copy())
+    ok = ~A.is_adversarial(model, x, y)
+    x, y = x[ok], y[ok]
+    search = A.Autocast(model) if a.precision == "bf16" else model
+    noise = A.blended_noise(model, x, y, directions=r["start_directions"], steps=r["start_directions"])
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    for norm in a.norms:
+        _, start = A.starting_points(model, x, y, x, norm, noise=noise)
+        results = []
+        for name, (grid, budgets) in CANDIDATES[norm].items():
+            for values in itertools.product(*grid.values()):
+                hp = dict(zip(grid, values))
+                for steps in budgets:
+                    t0 = time.perf_counter()
+                    if name == "pgd":
+                        adv, _ = A.pgd_minimal(search, x, y, start, steps=steps, rel_stepsizes=[hp["rel_stepsize"]],
+                                               search_steps=a.search_steps)
+                    else:
+                        adv = A.run_minimal(search, x, y, name, norm, steps, hp)
+                    d, _ = A.verified_distance(model, adv, x, y, norm)
+                    results.append({"norm": norm, "attack": name, "setting": hp, "steps": steps, "d": d,
+                                    "seconds": time.perf_counter() - t0})
+        best = np.min(np.stack([res["d"] for res in results]), 0)
+        for res in results:
+            row = {"model": str(run), "precision": a.precision, "n_correct": int(len(x)), "norm": norm,
+                   "attack": res["attack"], "setting": res["setting"], "steps": res["steps"],
+                   "median": float(np.median(res["d"])), "within_1pct_of_best": float(np.mean(res["d"] <= best * 1.01)),
+                   "failed": int(np.isinf(res["d"]).sum()), "seconds": round(res["seconds"], 1)}
+            with open(a.out, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(f"{norm:5s} {res['attack']:4s} {json.dumps(res['setting']):28s} {res['steps']:4d} steps: median "
+                  f"{row['median']:.5f}, within 1 % of best {row['within_1pct_of_best']:.0%}, failed {row['failed']}, "
+                  f"{row['seconds']} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
