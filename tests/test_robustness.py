@@ -106,7 +106,7 @@ def test_minimal_distances_match_analytic(linear_result):
         assert np.array_equal(d, D.min(0))
         # DDN, FMN and PGD alone are within 5 % too (C&W at 100 steps is not: 18 % above on one image)
         for r in minimal.main_records(result["records"], norm):
-            if r.attack == "carlini_wagner":
+            if r.attack in ("carlini_wagner", minimal.START):  # the start: an upper bound, the fallback
                 continue
             assert np.all(r.distances[ok] <= true[norm][ok] * 1.05), (norm, r.attack, r.distances[ok] / true[norm][ok])
     # the convergence rerun: the first 6 correct images at twice the iterations, NaN elsewhere
@@ -136,7 +136,7 @@ def test_tables_and_checks_pass(linear_result):
     assert images.image_index.iloc[0] == 100 and images.best_attack.iloc[0] == "misclassified"
     assert np.isnan(images.distance_fmn.iloc[0]) and not images.at_floor.any()
     assert list(steps.columns) == minimal.STEP_COLUMNS
-    assert set(steps.budget) == {1, 2} and set(steps.attack) == {"carlini_wagner", "ddn", "fmn", "pgd", "best"}
+    assert set(steps.budget) == {1, 2} and set(steps.attack) == {"carlini_wagner", "ddn", "fmn", "pgd", "start", "best"}
     assert (steps.n_images == 6).all()
     c = checks.run_checks(model, x, y, result)
     assert c["passed"] and c["failed"] == [], c
@@ -273,6 +273,9 @@ def test_ddn_cannot_go_below_its_radius_floor_and_the_check_says_so():
     floor = A.radius_floor("ddn", 10, {"gamma": 0.05})
     assert floor == pytest.approx(1.05 * 0.95**8) and A.radius_floor("pgd", 10, {}) is None
     bound = minimal.evaluate(model, x, y, minimal.Settings(**{**base, "steps": 10}))
+    # these images sit so close to the boundary that the gradient-free start beats the floored DDN on some (the
+    # masking check's business); without that fallback record the reported distance is DDN's floor
+    bound["records"] = [r for r in bound["records"] if r.attack != minimal.START]
     d, _, _ = minimal.best_per_image(bound["records"], "L2")
     assert np.allclose(d, floor, rtol=1e-4), d  # the schedule, not the model
     c = checks.run_checks(model, x, y, bound)

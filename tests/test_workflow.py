@@ -60,7 +60,7 @@ def test_dry_run_of_the_laptop_config_has_every_stage_and_model():
     assert counts["adversarial_robustness"] == sum(len(per[c]) for c in attacked)
     assert counts["corruption_robustness"] == counts["brain_likeness"] == counts["cotrain"]
     assert counts["corrupt_cifar"] == 1 and counts["verdict"] == 1
-    assert min(map(len, per.values())) >= 3 and min(len(per[c]) for c in attacked) >= 5 and cfg["run"] == "laptop"
+    assert min(len(per[c]) for c in attacked) >= 5 and cfg["run"] == "laptop"  # the verdict's conditions
 
 
 def test_every_stage_made_its_files(pipeline):
@@ -115,7 +115,7 @@ def test_the_verdict_its_attacks_and_batchnorm_variants(pipeline):
     assert {"distance_ddn", "distance_fmn", "distance_pgd", "at_floor"} <= set(images.columns)
     ok = images["clean_correct"]
     assert (images.loc[~ok, "distance"] == 0).all() and images.loc[ok, "distance"].gt(0).all()
-    assert set(images.loc[ok, "best_attack"]) <= {"ddn", "fmn", "pgd"}
+    assert set(images.loc[ok, "best_attack"]) <= {"ddn", "fmn", "pgd", "start"}
     summary = pd.read_csv(run / "adversarial.csv")
     assert {"median", "median_correct", "wins_ddn", "wins_fmn", "ties"} <= set(summary.columns)
     steps = pd.read_csv(run / "adversarial_steps.csv")
@@ -124,12 +124,13 @@ def test_the_verdict_its_attacks_and_batchnorm_variants(pipeline):
     assert set(checks["bn"]) == {"cifar", "trained"}
     for report in checks["bn"].values():
         assert {"unbounded_success", "clean_accuracy", "gradient_masking", "floor", "convergence"} <= set(report)
+    assert not checks["bn"]["trained"]["convergence"]["per_norm"]["L2"]["applicable"]  # rerun on the primary only
     noise = pd.read_csv(run / "noise.csv")
     assert list(noise["bn"].unique()) == ["cifar", "trained"]
     verdict = pd.read_csv(r / "tables" / "verdict.csv", keep_default_na=False, na_values=[""])
     assert {"clean_cost", "median_L2", "median_Linf", "gamma_collapse"} <= set(verdict["claim"])
     assert set(verdict["verdict"]) <= {"holds", "does not hold", "inconclusive"}
-    assert set(verdict[verdict["primary"]]["bn"]) <= {"cifar", ""}
+    assert set(verdict[verdict["primary"]]["bn"].fillna("")) <= {"cifar", ""}
     assert (r / "figures" / "fig12_verdict.png").stat().st_size > 1000
     pv = pd.read_csv(r / "tables" / "paper_vs_run.csv", keep_default_na=False)
     assert set(pv["holds"]) - {""} <= {"holds", "does not hold", "inconclusive"}

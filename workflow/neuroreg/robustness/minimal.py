@@ -6,7 +6,9 @@ Scheme (section 4.2; supplement, after Brendel et al. 2019; the practice of Robu
   epsilon bisection; Brendel & Bethge and C&W where configured) runs on every correctly classified image, with
   ``settings.steps`` iterations (PGD: ``pgd.steps`` at each of ``pgd.search_steps`` bisection steps) and each of
   its hyper-parameter settings. The reported distance of an image is the minimum over all of them; which attack
-  found it is kept. PGD's bisection starts from the smallest distance known so far for the image (the gradient-
+  found it is kept; the gradient-free starting point (nearest other-class image or blended noise) is a record
+  too (``start``), so an image no gradient attack reached reports that upper bound (checks.unbounded_success
+  counts them). PGD's bisection starts from the smallest distance known so far for the image (the gradient-
   free starting point, or an attack listed before it), so listing ``fmn`` before ``pgd`` lets PGD refine FMN.
 * Convergence: the first ``convergence.n_images`` correct images are attacked again with ``convergence.factor`` x
   the iterations of every attack (Fig. 5's second point); doubling the budget may lower the median over them by at
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 QUANTILES = {"q10": 0.10, "q25": 0.25, "median": 0.50, "q75": 0.75, "q90": 0.90}
 PRECISIONS = ("fp32", "bf16")
 MISCLASSIFIED = "misclassified"
+START = "start"  # the gradient-free starting point (attacks.starting_points) as a record: the fallback of every image
 
 _DEFAULT = config_defaults("robustness")
 
@@ -171,6 +174,11 @@ def evaluate(model, x, y, s: Settings, *, device="cpu") -> dict:
                     log.info("%s %s %s, %d steps on %d images: median %.4g, %d failed, %d moved to the fp32 boundary, "
                              "%.1f s", norm, name, label, steps, len(images), np.median(d) if len(d) else math.nan,
                              int(np.isinf(d).sum()), moved, records[-1].seconds)
+            # the gradient-free start is an adversarial too: the reported distance of an image no attack reached
+            dist = np.full(len(x), np.nan)
+            dist[~correct] = 0.0
+            dist[images] = start_d[images]
+            records.append(Record(norm, START, "gradient-free", 0, dist, budget))
     return {"records": records, "starts": starts_out, "correct": correct, "convergence_images": conv,
             "clean_accuracy": float(correct.mean()) if len(correct) else math.nan}
 
@@ -302,7 +310,7 @@ def tables(result: dict, image_index: np.ndarray):
         setting = np.where(correct, setting, "")
         floor = at_floor(records, norm) & correct
         summary.append({"norm": norm, **quantiles(d), "median_correct": quantile(d[correct], 0.5), "n_images": len(d),
-                        "n_correct": int(correct.sum()), "n_failed": int(np.isinf(d).sum()),
+                        "n_correct": int(correct.sum()), "n_failed": int((correct & (attack == START)).sum()),
                         "clean_accuracy": result["clean_accuracy"],
                         "floor_fraction": float(floor[correct].mean()) if correct.any() else 0.0,
                         **wins(records, norm, correct)})
