@@ -1,7 +1,7 @@
 """Learning from brains in a plain training loop: a torchvision ResNet18 on CIFAR-10, regularized with the laptop
 run's neural similarity target (Li et al. 2019, Eq. 7-10) through neuroreg.regularize. docs/REGULARIZE.md.
 
-    python examples/regularize_torchvision.py --run results/laptop [--steps 300] [--alpha 2]
+    python examples/regularize_torchvision.py --run results/laptop [--steps 200] [--batch 32] [--alpha 2]
 """
 
 import argparse
@@ -18,9 +18,9 @@ from neuroreg.regularize import NeuralRegularizer
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--run", type=Path, default=Path("results/laptop"), help="a run's folder: data/, similarity/")
 p.add_argument("--target", default="neural_model", help="similarity/<target>.h5")
-p.add_argument("--steps", type=int, default=300)
+p.add_argument("--steps", type=int, default=200)
 p.add_argument("--alpha", type=float, default=2.0, help="Eq. 7's weight (the laptop run's 2); 0 = no regularizer")
-p.add_argument("--batch", type=int, default=64)
+p.add_argument("--batch", type=int, default=32, help="CIFAR images and stimuli per step")
 p.add_argument("--n-test", type=int, default=1000)
 p.add_argument("--save", type=Path, help="write the model and the regularizer's state here")
 args = p.parse_args()
