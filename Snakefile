@@ -24,7 +24,7 @@ warnings.filterwarnings("ignore", message="coroutine .* was never awaited", cate
 
 # config.yaml (beside this file) is the default experiment; each `--configfile X.yaml` lists only what
 # it changes and is merged over it in order (virtual_v1.scans and recordings are replaced whole), then
-# --config; the result is validated against workflow/schemas/config.schema.yaml, which holds every
+# --config; the result is validated against workflow/neuroreg/config.schema.yaml, which holds every
 # default. Errors name the file the offending value came from (neuroreg.config.Layers).
 CONFIG_LAYERS = neuroreg.config.Layers.from_files(
     workflow.overwrite_configfiles, Path(workflow.basedir) / "config.yaml", dict(workflow.config_settings.config)

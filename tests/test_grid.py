@@ -149,13 +149,20 @@ def test_seeds_are_the_pipelines():
 
 def test_condition_seeds_replace_the_seeds_of_single_conditions():
     """cotrain.condition_seeds: the laptop run trains (and attacks) none, shuffle and neural_model with 5 seeds and the
-    other conditions with cotrain.seeds' 3; a condition that is not in cotrain.conditions is an error naming the key."""
+    other conditions with cotrain.seeds' one; the methods overlay merges its own (its attacked methods get 5 too, the
+    rest 3); a condition that is not in cotrain.conditions is an error naming the key."""
     laptop = C.load([REPO / "config" / "laptop.yaml"])
     runs = grid.figure_runs(laptop)
     per = {c: sorted(int(s) for cc, _, s in runs if cc == c) for c in laptop["cotrain"]["conditions"]}
     assert per == {"none": [0, 1, 2, 3, 4], "neural_model": [0, 1, 2, 3, 4], "shuffle": [0, 1, 2, 3, 4],
-                   "neural_data": [0, 1, 2], "ground_truth": [0, 1, 2]}
+                   "neural_data": [0], "ground_truth": [0]}
     assert len(grid.adversarial_runs(laptop)) == 15
+    methods = C.load([REPO / "config" / "laptop.yaml", REPO / "config" / "laptop-methods.yaml"])
+    runs = grid.figure_runs(methods)
+    per = {c: sorted(int(s) for cc, _, s in runs if cc == c) for c in methods["cotrain"]["conditions"]}
+    attacked = methods["robustness"]["adversarial_conditions"]
+    assert all(per[c] == [0, 1, 2, 3, 4] for c in attacked) and per["mtl_shuffle"] == per["blur1.5"] == [0, 1, 2]
+    assert len(grid.adversarial_runs(methods)) == 5 * len(attacked)
     assert "condition_seeds" not in grid.cotrain_params(laptop["cotrain"])
     with pytest.raises(InputError, match="cotrain.condition_seeds"):
         grid.check(C.load(overrides={"cotrain": {"condition_seeds": {"mtl_model": [0]}}}))

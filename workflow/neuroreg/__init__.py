@@ -7,7 +7,8 @@ module that the rules' two-line scripts call; shared by all: :mod:`.config` (con
 overlay, the schema's defaults), :mod:`.grid` (which jobs a config asks for), :mod:`.seeds`,
 :mod:`.measures` (statistics), :mod:`.io` (errors that name the file, atomic outputs),
 :mod:`.logs` (a job's log holds its error), :mod:`.devices`, :mod:`.progress` (progress lines),
-:mod:`.costs` and :mod:`.plan` (the run's plan and time estimate). Map: docs/ARCHITECTURE.md.
+:mod:`.costs` and :mod:`.plan` (the run's plan and time estimate). :mod:`.regularize` is the co-training's
+regularizer as an API for any model and training loop (docs/REGULARIZE.md). Map: docs/ARCHITECTURE.md.
 """
 
 __version__ = "0.1.0"

@@ -10,7 +10,7 @@ only what it changes (``config/quick.yaml``, ``config/antolik2016.yaml``). The m
   replaced whole: an overlay's ``recordings:`` is the list of recordings, not an addition to it
   (``virtual_v1: {scans: {}}`` means no virtual scans).
 
-The merged config is validated against ``workflow/schemas/config.schema.yaml``: unknown keys,
+The merged config is validated against ``workflow/neuroreg/config.schema.yaml``: unknown keys,
 wrong types and out-of-range values are errors naming the key, and every key the config leaves
 out gets the schema's default. The schema is the one source of defaults: the package's
 dataclasses (:class:`neuroreg.encoder.train.EncoderConfig`, :class:`neuroreg.cotrain.train.Recipe`,
@@ -35,14 +35,24 @@ import yaml
 
 from .io import InputError
 
-WORKFLOW = Path(__file__).resolve().parents[1]  # workflow/
-SCHEMA_PATH = WORKFLOW / "schemas" / "config.schema.yaml"
-DEFAULT_CONFIG = WORKFLOW.parent / "config.yaml"
+PACKAGE = Path(__file__).resolve().parent  # workflow/neuroreg/ in the repository, site-packages/neuroreg/ installed
+SCHEMA_PATH = PACKAGE / "config.schema.yaml"  # package data: an installed neuroreg (pip install .) carries it
+REPOSITORY = PACKAGE.parents[1]  # the repository root, when the package runs from its repository
+
+
+def _default_config() -> Path:
+    """The default experiment, ``config.yaml`` at the repository root: the one beside the package when it runs from
+    its repository (editable install, PYTHONPATH=workflow), else the working directory's (an installed package used
+    from a clone's root, as ``snakemake`` is)."""
+    return REPOSITORY / "config.yaml" if (REPOSITORY / "Snakefile").is_file() else Path("config.yaml")
+
+
+DEFAULT_CONFIG = _default_config()
 
 #: Mappings that name a set of things: an overlay replaces them instead of merging into them.
 REPLACED = (("virtual_v1", "scans"), ("recordings",))
 #: The origin of a key no layer sets.
-SCHEMA_DEFAULT = "the schema's default (workflow/schemas/config.schema.yaml)"
+SCHEMA_DEFAULT = "the schema's default (workflow/neuroreg/config.schema.yaml)"
 #: Suffixes of a config file; anything else after ``--configfile`` is taken for a misplaced target.
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 #: A run name: one path component (results/<run>/).
@@ -53,8 +63,8 @@ RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 def schema() -> dict:
     """The config schema (JSON Schema draft 2020-12, YAML), parsed once."""
     if not SCHEMA_PATH.is_file():
-        raise InputError(SCHEMA_PATH, None, "config schema missing (neuroreg must run from its repository, "
-                         "pip install -e .)")
+        raise InputError(SCHEMA_PATH, None, "config schema missing: this neuroreg was installed without its package "
+                         "data (pyproject.toml, tool.setuptools.package-data); reinstall it")
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
@@ -123,7 +133,7 @@ def validate(cfg: dict, where: str = "config", origin=None) -> dict:
             close = difflib.get_close_matches(unknown[0], known, n=1)
             problem = ("unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
                        + f" (the keys of {'.'.join(path[:-1]) or 'the config'} and their defaults: "
-                       "workflow/schemas/config.schema.yaml)")
+                       "workflow/neuroreg/config.schema.yaml)")
     key = ".".join(path) or "(top level)"
     raise InputError(origin(path) if origin else where, key, problem)
 

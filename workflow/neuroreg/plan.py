@@ -361,6 +361,17 @@ def onstart(workflow, cfg: dict) -> None:
         logger.warning(warning)
 
 
+def snakefile_path() -> Path:
+    """The workflow's Snakefile: the repository's when the package runs from it, else the working directory's (an
+    installed neuroreg, used from a clone's root like ``snakemake``)."""
+    from .config import REPOSITORY
+
+    for path in (REPOSITORY / "Snakefile", Path("Snakefile")):
+        if path.is_file():
+            return path
+    raise SystemExit("python -m neuroreg.plan: no Snakefile here; run it from the repository's root folder")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m neuroreg.plan", description=__doc__.splitlines()[0])
     p.add_argument("targets", nargs="*", help="output files (default: the whole run)")
@@ -368,7 +379,7 @@ def main(argv=None) -> int:
     p.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     p.add_argument("--remeasure", action="store_true", help="measure the step costs again (ignore the cache)")
     args = p.parse_args(argv)
-    snakefile = Path(__file__).resolve().parents[2] / "Snakefile"
+    snakefile = snakefile_path()
     cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--cores", str(args.cores), *args.targets]
     if args.configfile:
         cmd += ["--configfile", *args.configfile]

@@ -135,6 +135,7 @@ class ResNet(nn.Module):
         self.normalize = Normalize()
         self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
+        self.relu1 = nn.ReLU()  # a module, so that conv 1's feature is a module's output (forward hooks); no state
         blocks, c_in = [], width
         for stage, n in enumerate(BLOCKS[arch]):
             c_out = width * 2**stage
@@ -155,6 +156,12 @@ class ResNet(nn.Module):
                 f"(odd numbers 3..{self.n_convs})"
             )
 
+    def layer_name(self, k: int) -> str:
+        """The module whose output is the feature of conv layer ``k`` (see module doc), for forward hooks
+        (:func:`neuroreg.regularize.layer_features`): ``relu1`` (the stem, after BN + ReLU) or ``blocks.<b>``."""
+        self.check_layer(k)
+        return "relu1" if k == 1 else f"blocks.{(k - 3) // 2}"
+
     def layer_channels(self, k: int) -> int:
         """Channels of the feature of conv layer ``k`` (see module doc)."""
         self.check_layer(k)
@@ -165,7 +172,7 @@ class ResNet(nn.Module):
         self.normalize.std.fill_(float(std))
 
     def stem(self, x):
-        return F.relu(self.bn1(self.conv1(self.normalize(self.blur(x)))))
+        return self.relu1(self.bn1(self.conv1(self.normalize(self.blur(x)))))
 
     def features(self, x, layers=None) -> list[torch.Tensor]:
         """Feature maps of the selected conv layers, in the order of ``layers``.

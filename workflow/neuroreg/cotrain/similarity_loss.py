@@ -116,7 +116,8 @@ def similarity_loss(s_cnn: torch.Tensor, s_target: torch.Tensor, eps: float = CL
 class LayerMixer(nn.Module):
     """Eq. 10: S^CNN = sum_k gamma_k S^CNN-k with gamma = softmax(logits), trainable.
 
-    layers: the conv numbers (for names: gamma_1, gamma_5, ...). center: 'batch' (f-bar =
+    layers: the layers' labels, for names: the conv numbers of the pipeline's ResNet (gamma_1, gamma_5, ...) or
+    module names (gamma_layer1, ...; :class:`neuroreg.regularize.NeuralRegularizer`). center: 'batch' (f-bar =
     batch mean) or 'ema' (f-bar = running mean over batches, per layer, lazily sized).
     """
 
@@ -124,11 +125,18 @@ class LayerMixer(nn.Module):
         super().__init__()
         if center not in ("batch", "ema"):
             raise ValueError(f"center: {center!r} is not 'batch' or 'ema'")
-        self.layers = tuple(int(k) for k in layers)
+        self.layers = tuple(k if isinstance(k, str) else int(k) for k in layers)
+        if len({self._key(k) for k in self.layers}) != len(self.layers):
+            raise ValueError(f"LayerMixer: layer labels {list(self.layers)} are not distinct")
         self.center, self.ema_momentum = center, ema_momentum
         self.logits = nn.Parameter(torch.zeros(len(self.layers)))  # equal gamma_k = 1/K at the start
         for k in self.layers:
-            self.register_buffer(f"mean_{k}", torch.empty(0), persistent=True)
+            self.register_buffer(self._key(k), torch.empty(0), persistent=True)
+
+    @staticmethod
+    def _key(label) -> str:
+        """The running mean's buffer name of a layer label: mean_<label> ('.' of a module name as '_')."""
+        return f"mean_{label}".replace(".", "_")
 
     @property
     def gamma(self) -> torch.Tensor:
@@ -143,20 +151,20 @@ class LayerMixer(nn.Module):
             return None
         flat = flat_features(f.detach())
         batch_mean = flat.mean(0)
-        buf = getattr(self, f"mean_{k}")
+        buf = getattr(self, self._key(k))
         if buf.numel() == 0:
             new = batch_mean
         else:
             new = (1 - self.ema_momentum) * buf + self.ema_momentum * batch_mean
-        setattr(self, f"mean_{k}", new)
+        setattr(self, self._key(k), new)
         return new
 
-    def load_state_dict(self, state_dict, strict=True, assign=False):
-        for k in self.layers:  # running means are created lazily: size them before loading
-            key = f"mean_{k}"
-            if key in state_dict:
-                setattr(self, key, torch.empty_like(state_dict[key]))
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for k in self.layers:  # running means are created lazily: size them before loading (also inside a parent)
+            key = self._key(k)
+            if prefix + key in state_dict:
+                setattr(self, key, torch.empty_like(state_dict[prefix + key], device=getattr(self, key).device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def kernel(self, features: list[torch.Tensor]) -> torch.Tensor:
         """The CKA conditions' model kernel: sum_k gamma_k K_k of the layers' unit-norm centred linear kernels

@@ -32,7 +32,8 @@ from torch.func import functional_call, stack_module_state, vmap
 from .data import Cifar, Stimuli, augment, target_block, to_float
 from .resnet import build
 from .similarity_loss import LayerMixer, similarity_loss
-from .train import Recipe, _set_determinism, _stimulus_batches, epoch_generator, history_row, learning_rate, use_bf16
+from ..regularize import stimulus_batches
+from .train import Recipe, _set_determinism, epoch_generator, history_row, learning_rate, use_bf16
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,8 @@ def _train_stacked(recipes, cifar, stimuli, device):
             group["lr"] = lr
         gens = [epoch_generator(r.seed, epoch, device) for r in recipes]
         orders = [torch.randperm(n_train, generator=g, device=device) for g in gens]
-        stim_idx = ([_stimulus_batches(len(s.images), r0.stimulus_batch_size or bsz, steps, g, device) for s, g in zip(stimuli, gens)]
+        stim_idx = ([stimulus_batches(len(s.images), r0.stimulus_batch_size or bsz, steps, generator=g, device=device)
+                     for s, g in zip(stimuli, gens)]
                     if with_sim else None)
         ce_sum = torch.zeros(K, device=device)
         sim_sum = torch.zeros(K, device=device)

@@ -29,7 +29,6 @@ one and ends bit-identical (on the CPU) to an uninterrupted run.
 from __future__ import annotations
 
 import logging
-import contextlib
 import math
 import os
 import time
@@ -39,14 +38,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from neuroreg import regularize
 from neuroreg.config import defaults as config_defaults
 from neuroreg.io import atomic_output
 from neuroreg.progress import Progress
+from neuroreg.regularize import frozen_bn_statistics, stimulus_bn_momentum  # noqa: F401 - the trainer's names too
 
 from .data import Cifar, Stimuli, augment, target_block, to_float
 from .resnet import ResNet, build
-from .multitask import MultitaskReadout, mtl_loss
-from .similarity_loss import CKA_FORMS, LayerMixer, cka_loss, similarity_loss
+from .multitask import MultitaskReadout
+from .similarity_loss import CKA_FORMS, LayerMixer
 
 log = logging.getLogger(__name__)
 CRASH_ENV = "NEUROREG_CRASH_AFTER_STEPS"  # fault injection for the resume test: raise after N optimizer steps
@@ -144,13 +145,6 @@ def epoch_generator(seed: int, epoch: int, device) -> torch.Generator:
     return g
 
 
-def _stimulus_batches(n: int, batch: int, steps: int, g: torch.Generator, device) -> torch.Tensor:
-    """(steps, batch) stimulus indices: successive fresh permutations of 0..n-1, cut into batches."""
-    batch = min(batch, n)
-    perms = [torch.randperm(n, generator=g, device=device) for _ in range(math.ceil(steps * batch / n))]
-    return torch.cat(perms)[: steps * batch].view(steps, batch)
-
-
 @torch.no_grad()
 def evaluate(model: ResNet, images: torch.Tensor, labels: torch.Tensor, r: Recipe, amp: bool) -> float:
     """Accuracy (0..1) on uint8 images (N, 1, H, W) in eval mode, in batches."""
@@ -188,11 +182,13 @@ def train_step(model, mixer, opt, cifar: Cifar, idx, stimuli: Stimuli | None, st
                head=None):
     """One optimizer step of Eq. 7 on CIFAR batch ``idx`` (+ stimulus batch ``stim_idx`` unless None).
 
-    The regularizer (``r.regularizer``): ``similarity``, S^CNN (Eq. 9-10) against the target block with
-    Eq. 8 or, for ``r.loss`` cka / logcka, :func:`cka_loss`; ``mtl``, the Poisson loss of ``head`` (a
-    :class:`MultitaskReadout` of layer ``r.mtl_layer``) on the stimulus batch's responses. Its weight is
-    ``r.alpha * r.stimulus_every``: a stimulus pass every k-th step weighs k times, so that over the steps
-    the regularizer's gradient is alpha's in expectation (:func:`stimulus_step`).
+    The regularizer is the public API's (:mod:`neuroreg.regularize`, the code a user's own loop runs): the
+    features of the conv layers by forward hooks (:func:`~neuroreg.regularize.layer_features`, the pass stopping
+    after the deepest layer) and :func:`~neuroreg.regularize.regularization_loss` of ``r.regularizer``:
+    ``similarity``, S^CNN (Eq. 9-10, ``mixer``) against the target block with Eq. 8 or, for ``r.loss`` cka / logcka,
+    the CKA loss; ``mtl``, the Poisson loss of ``head`` (a :class:`MultitaskReadout` of layer ``r.mtl_layer``) on the
+    stimulus batch's responses. Its weight is ``r.alpha * r.stimulus_every``: a stimulus pass every k-th step weighs
+    k times, so that over the steps the regularizer's gradient is alpha's in expectation (:func:`stimulus_step`).
     Returns detached (cross-entropy, regularizer loss or None, logits).
     """
     device = cifar.train_images.device
@@ -204,15 +200,13 @@ def train_step(model, mixer, opt, cifar: Cifar, idx, stimuli: Stimuli | None, st
     loss, sim = ce, None
     if stim_idx is not None:
         xs = _layout(to_float(stimuli.images[stim_idx]), r)
-        layers = (r.mtl_layer,) if r.regularizer == "mtl" else None
+        mtl = r.regularizer == "mtl"
+        names = [model.layer_name(k) for k in ((r.mtl_layer,) if mtl else r.layers)]
         with torch.autocast(device.type, torch.bfloat16, enabled=amp), stimulus_bn_statistics(model, r):
-            feats = model.features(xs, layers=layers)
-        if r.regularizer == "mtl":
-            sim = mtl_loss(head(feats[0]), stimuli.target[stim_idx])
-        elif r.loss in CKA_FORMS:
-            sim = cka_loss(mixer.kernel(feats), target_block(stimuli.target, stim_idx), r.loss)
-        else:
-            sim = similarity_loss(mixer(feats), target_block(stimuli.target, stim_idx), r.clamp_eps)  # fp32
+            feats = regularize.layer_features(model, xs, names)
+        target = stimuli.target[stim_idx] if mtl else target_block(stimuli.target, stim_idx)
+        sim = regularize.regularization_loss(feats, target, form="readout" if mtl else r.loss, mixer=mixer, readout=head,
+                                             clamp_eps=r.clamp_eps)  # fp32
         loss = loss + r.alpha * r.stimulus_every * sim
         sim = sim.detach()
     opt.zero_grad(set_to_none=True)
@@ -226,62 +220,11 @@ def stimulus_step(step: int, every: int) -> bool:
     return step % every == 0
 
 
-def stimulus_bn_momentum(momentum: float, every: int) -> float:
-    """BatchNorm momentum of a stimulus pass that runs after every ``every`` CIFAR updates, chosen so that the running
-    estimates hold the same share of photo statistics right after it as when both passes alternate every step.
-
-    Alternating (one CIFAR then one stimulus update of momentum m) leaves the share p = m / (1 - (1 - m)^2)
-    (0.53 at m = 0.1); after k CIFAR updates the stimulus update of momentum m_s leaves
-    m_s / (1 - (1 - m_s)(1 - m)^k), equal to p for m_s = p (1 - (1 - m)^k) / (1 - p (1 - m)^k) (0.28 at k = 4).
-    """
-    if every == 1:
-        return momentum
-    p = momentum / (1 - (1 - momentum) ** 2)
-    q = (1 - momentum) ** every
-    return p * (1 - q) / (1 - p * q)
-
-
-@contextlib.contextmanager
 def stimulus_bn_statistics(model, r: "Recipe"):
-    """The stimulus pass's BatchNorm updates (``r.bn_running_stats``): none with ``cifar``
-    (:func:`frozen_bn_statistics`); with ``all``, each layer's own momentum when the pass runs every step, the
-    momentum of :func:`stimulus_bn_momentum` when it runs every ``r.stimulus_every``-th step."""
-    if r.bn_running_stats == "cifar":
-        with frozen_bn_statistics(model, True):
-            yield
-        return
-    if r.stimulus_every == 1:
-        yield
-        return
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.momentum]
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.momentum = stimulus_bn_momentum(m.momentum, r.stimulus_every)
-    try:
-        yield
-    finally:
-        for m, momentum in zip(bns, saved):
-            m.momentum = momentum
-
-
-@contextlib.contextmanager
-def frozen_bn_statistics(model, frozen: bool = True):
-    """BatchNorm normalizes with the batch's own statistics (train mode) but leaves its running
-    estimates as they are: the stimulus pass then does not mix the statistics of 36 x 64 photos
-    into the estimates the classifier uses on CIFAR images at test time (momentum 0 for the pass)."""
-    if not frozen:
-        yield
-        return
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in bns]
-    for m in bns:
-        m.momentum = 0.0
-    try:
-        yield
-    finally:
-        for m, (momentum, tracked) in zip(bns, saved):
-            m.momentum = momentum
-            m.num_batches_tracked.copy_(tracked)
+    """The stimulus pass's BatchNorm updates (``r.bn_running_stats``), :func:`neuroreg.regularize.bn_statistics`:
+    none with ``cifar`` (:func:`frozen_bn_statistics`); with ``all``, each layer's own momentum when the pass runs
+    every step, the momentum of :func:`stimulus_bn_momentum` when it runs every ``r.stimulus_every``-th step."""
+    return regularize.bn_statistics(model, update=r.bn_running_stats == "all", every=r.stimulus_every)
 
 
 def history_row(epoch: int, lr: float, ce_total: float, sim_total: float | None, correct: int, n_train: int,
@@ -311,13 +254,8 @@ def make_optimizer(model, mixer, r: Recipe, head=None) -> torch.optim.SGD:
     readout ``head``, whose feature weights start at 1/C and whose positions decay would pull to the centre).
     The readout's group steps at ``lr * r.mtl_readout_lr * n_neurons``: its loss is a mean over the
     neurons, so without the factor each neuron's own weights would learn at lr / n_neurons."""
-    groups = [
-        {"params": model.parameters(), "weight_decay": r.weight_decay},
-        {"params": mixer.parameters(), "weight_decay": 0.0},
-    ]
-    if head is not None:  # lr_scale: see Recipe.mtl_readout_lr
-        groups.append({"params": head.parameters(), "weight_decay": 0.0,
-                       "lr_scale": r.mtl_readout_lr * head.n_neurons})
+    groups = [{"params": model.parameters(), "weight_decay": r.weight_decay},
+              *regularize.param_groups(mixer, head, readout_lr=r.mtl_readout_lr)]  # lr_scale: Recipe.mtl_readout_lr
     opt = torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum, nesterov=r.nesterov)
     set_learning_rate(opt, r.lr)
     return opt
@@ -390,7 +328,8 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
         g = epoch_generator(r.seed, epoch, device)
         order = torch.randperm(n_train, generator=g, device=device)
         n_stim = sum(stimulus_step(k, r.stimulus_every) for k in range(steps))
-        stim_idx = _stimulus_batches(len(stimuli.images), r.stimulus_batch_size or b, n_stim, g, device) if r.alpha > 0 else None
+        stim_idx = (regularize.stimulus_batches(len(stimuli.images), r.stimulus_batch_size or b, n_stim, generator=g,
+                                                device=device) if r.alpha > 0 else None)
         ce_sum = torch.zeros((), device=device)
         sim_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)

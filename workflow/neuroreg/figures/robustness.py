@@ -233,32 +233,48 @@ def plot_alpha_sweep(summary: pd.DataFrame, path, *, cmap: str = "viridis", chan
     save(fig, path)
 
 
-def plot_adversarial_norms(adv: pd.DataFrame, path, checks: pd.DataFrame | None = None) -> None:
-    """Fig. 7: median minimal perturbation per condition, one panel per norm; bars = mean over seeds, dots = seeds.
+def _mean(v: np.ndarray) -> float:
+    """The mean of the finite values, 0 where there are none (an empty bar, without numpy's empty-slice warning)."""
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if len(v) else 0.0
 
-    adv: columns condition, seed, norm, median (the adversarial.csv rows of every run). checks:
+
+def plot_adversarial_norms(adv: pd.DataFrame, path, checks: pd.DataFrame | None = None) -> None:
+    """Fig. 7: the median minimal perturbation per condition, one panel per evaluated norm; bars = mean over seeds,
+    dots = seeds, of the median over the correctly classified images (``median_correct``); a black bar marks the
+    mean of the paper's median (misclassified images at 0), which moves with clean accuracy.
+
+    adv: columns condition, seed, norm, median[, median_correct] (the adversarial.csv rows of every run). checks:
     :func:`neuroreg.figures.paper_vs_run.read_checks` of the same runs; the dot of a model with a failed sanity check is a red cross,
     and the failures are listed below the figure.
     """
     failed = _failed_runs(checks)
-    fig, axes = plt.subplots(1, 4, figsize=(11.0, 3.2))
-    for ax, norm in zip(axes, NORMS):
+    value = "median_correct" if "median_correct" in adv else "median"
+    norms = [n for n in NORMS if (adv["norm"] == n).any()] or list(NORMS)
+    fig, axes = plt.subplots(1, len(norms), figsize=(2.9 * len(norms) + 0.6, 3.3), squeeze=False)
+    axes = axes[0]
+    for ax, norm in zip(axes, norms):
         d = adv[adv["norm"] == norm]
         conds = _order(d["condition"])
         for k, c in enumerate(conds):
             dc = d[d["condition"] == c]
-            v = dc["median"].to_numpy(float)
-            ax.bar(k, np.nanmean(v), color=_color(c), alpha=0.55, width=0.7, label=_label(c))
+            v = dc[value].to_numpy(float)
+            # a model that got no image right has no median over correct images (NaN): the bar is the others' mean
+            ax.bar(k, _mean(v), color=_color(c), alpha=0.55, width=0.7, label=_label(c))
             jitter = np.linspace(-0.15, 0.15, len(v)) if len(v) > 1 else np.zeros(1)
             bad = np.array([(c, int(s)) in failed for s in dc["seed"]], dtype=bool)
             ax.scatter((k + jitter)[~bad], v[~bad], color=_color(c), edgecolor="k", linewidths=0.5, s=14, zorder=3)
             if bad.any():
                 ax.scatter((k + jitter)[bad], v[bad], color="#b00000", marker="x", s=30, linewidths=1.5, zorder=4,
                            label="sanity check FAILED")
+            if value != "median":
+                ax.plot([k - 0.35, k + 0.35], [_mean(dc["median"].to_numpy(float))] * 2, color="k", lw=1.6, zorder=4,
+                        label="the paper's median (misclassified = 0)")
         ax.set_xticks(range(len(conds)))
         ax.set_xticklabels([_label(c) for c in conds], rotation=30, ha="right")
         ax.set_title(NORM_LABELS[norm])
-        ax.set_ylabel(f"median minimal perturbation\n{NORM_UNITS[norm]}", fontsize=7.5)
+        what = "over correctly classified images" if value != "median" else "(misclassified = 0)"
+        ax.set_ylabel(f"median minimal perturbation\n{what}\n{NORM_UNITS[norm]}", fontsize=7.5)
         if not conds:
             ax.text(0.5, 0.5, f"{norm} not evaluated\n(config robustness.norms)", ha="center", va="center",
                     transform=ax.transAxes, color="0.4")
@@ -267,8 +283,10 @@ def plot_adversarial_norms(adv: pd.DataFrame, path, checks: pd.DataFrame | None 
         for h, lab in zip(*ax.get_legend_handles_labels()):
             if lab not in labels:
                 handles.append(h), labels.append(lab)
-    fig.legend(handles, labels, loc="upper center", ncol=max(len(labels), 1), frameon=False,
-               bbox_to_anchor=(0.5, 1.08))
+    keep = list(dict.fromkeys(labels))
+    handles = [handles[labels.index(lab)] for lab in keep]
+    fig.legend(handles, keep, loc="upper center", ncol=max(min(len(keep), 4), 1), frameon=False, fontsize=8,
+               bbox_to_anchor=(0.5, 1.12))
     fig.tight_layout()
     _failed_note(fig, checks)
     save(fig, path)
