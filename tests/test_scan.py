@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import h5py
 import numpy as np
 import pytest
@@ -74,6 +76,24 @@ def test_atomic_output_removes_temp_on_error(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_output_removes_what_a_killed_writer_left(tmp_path):
+    """A writer killed mid-write (SIGKILL; a scheduler's scancel) leaves .<name>.tmp-<pid>: the next write of the same
+    output removes it when that process is gone, and keeps a live process's file and other outputs' files."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    out = tmp_path / "checkpoint.pt"
+    (tmp_path / f".checkpoint.pt.tmp-{pid}").write_text("half")  # its writer has exited
+    (tmp_path / f".checkpoint.pt.tmp-{os.getppid()}").write_text("live")  # a live process's
+    (tmp_path / f".other.pt.tmp-{pid}").write_text("another output's")
+    with atomic_output(out) as tmp:
+        tmp.write_text("whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["checkpoint.pt", f".checkpoint.pt.tmp-{os.getppid()}", f".other.pt.tmp-{pid}"])
 
 
 def test_read_errors(tmp_path, tiny_scan):

@@ -49,10 +49,14 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
 
     On any exception the temporary file (or folder) is removed and ``path``
-    is left untouched, so downstream rules never see a partial output.
+    is left untouched, so downstream rules never see a partial output. A
+    process killed mid-write (SIGKILL, a scheduler's scancel) cannot clean up:
+    the temporary files of ``path`` left by processes no longer alive are removed
+    first, so a resumed job leaves only its outputs.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         yield tmp
@@ -65,6 +69,27 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Remove ``.<name>.tmp-<pid>`` beside ``path`` whose process is gone (:func:`atomic_output`)."""
+    import shutil
+
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # a live process of this machine may still be writing it
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
 
 
 def open_h5(path: str | os.PathLike, mode: str = "r") -> h5py.File:

@@ -12,6 +12,7 @@ import logging
 import os
 from pathlib import Path
 
+from ..io import remove_stale_temporaries
 from ..logs import job
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def cotrain(smk) -> None:
               "target_attrs": target_attrs},
     )
     checkpoint.unlink(missing_ok=True)  # the outputs are complete: the checkpoint has served
+    remove_stale_temporaries(Path(checkpoint))  # and what a killed earlier attempt left of it (scancel mid-write)
     log.info("done: test accuracy %.4f, gamma %s", m["final"]["test_accuracy"], m["gamma"])
 
 
