@@ -15,6 +15,7 @@ import re
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullLocator
 
 from .style import CONDITION_COLORS, condition_color, condition_label, family, legend, plt, save
 
@@ -190,6 +191,11 @@ def plot_adversarial_steps(steps: pd.DataFrame, path, checks: pd.DataFrame | Non
             ax.plot([], [], ls="none", marker="o", ms=6, mfc="white", mec="0.3", mew=1.3,
                     label=f"open: > {max_floor_fraction:.0%} of images at\nan attack's floor (upper bound)")
         ax.set_xscale("log")
+        ticks = sorted(d["steps"].unique()) if len(d) else []
+        if ticks:  # the budgets themselves as plain numbers, not 5 x 10^1
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.set_xlim(ticks[0] / 1.3, ticks[-1] * 1.3)
         ax.set_xlabel("attack iterations (the longest attack; convergence images)")
         ax.set_ylabel(f"median minimal {NORM_LABELS[norm]} perturbation\n(pixel scale 0-1)")
         ax.set_title(f"{NORM_LABELS[norm]} attack")
