@@ -221,3 +221,63 @@ def test_vgg_without_weights_names_the_config_key(tmp_path):
     with pytest.raises(InputError, match="partial.pth: features.0.bias: missing"):
         vgg.load_vgg19_conv3_1(tmp_path / "partial.pth")
     assert not (tmp_path / "vgg.h5").exists()
+
+
+def test_pixel_target_hand_computed(tmp_path):
+    """pixel: Eq. 9 of the stimuli in [0, 1]. Three once-shown 1 x 2 images by hand: pixels (0, 0), (1, 0), (0, 1)
+    (x 255); centred: (-1/3, -1/3), (2/3, -1/3), (-1/3, 2/3); S_12 = (-2/9 + 1/9) / (sqrt(2)/3 * sqrt(5)/3) =
+    -1/sqrt(10), S_23 = -4/5, S_13 = -1/sqrt(10); and the network's input normalisation would change nothing."""
+    from neuroreg.similarity import content
+
+    stim = tmp_path / "stimuli.h5"
+    with h5py.File(stim, "w") as f:
+        f["image_id"] = np.array([7, 8, 9, 10])
+        f["is_oracle"] = np.array([False, False, False, True])
+        f["images"] = np.array([[[0, 0]], [[255, 0]], [[0, 255]], [[9, 9]]], dtype=np.uint8)
+    out = tmp_path / "pixel.h5"
+    content.build_content_target("pixel", out, stim, block_size=2)
+    t = sim.read_similarity(out)
+    a = -1 / np.sqrt(10)
+    np.testing.assert_allclose(t.similarity, [[1, a, a], [a, 1, -0.8], [a, -0.8, 1]], atol=1e-6)
+    assert list(t.image_index) == [0, 1, 2] and list(t.image_id) == [7, 8, 9] and t.attrs["target"] == "pixel"
+    scaled = content.pixel_features(np.array([[[0, 0]], [[255, 0]], [[0, 255]]], dtype=np.uint8)) * 3.0 - 0.5
+    e = scaled - scaled.mean(0)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    np.testing.assert_allclose(e @ e.T, t.similarity, atol=1e-6)
+
+
+def test_random_network_target_is_its_features_similarity(tmp_path):
+    """random_network: the untrained network at the seed, eval mode, conv layer k's feature: S equals the centred
+    cosine of those features computed here without the module (the network's own forward, cut at the layer), is
+    the same for the same seed and differs for another seed or layer; a layer without a feature is an error."""
+    from neuroreg.cotrain import resnet
+    from neuroreg.similarity import content
+
+    _, stim = _write_inputs(tmp_path, n_scans=1)
+    out = tmp_path / "rn.h5"
+    attrs = content.build_content_target("random_network", out, stim, width=8, layer=5, seed=3, block_size=7)
+    t = sim.read_similarity(out)
+    assert t.similarity.shape == (20, 20) and t.attrs["layer"] == 5 and "blocks.1" in attrs["method"]
+    torch.manual_seed(3)
+    net = resnet.build(width=8).eval()
+    with h5py.File(stim) as f:
+        x = torch.from_numpy(f["images"][:20].astype(np.float32) / 255)[:, None]
+    with torch.no_grad():
+        h = net.relu1(net.bn1(net.conv1(net.normalize(net.blur(x)))))
+        h = net.blocks[1](net.blocks[0](h))
+    e = h.flatten(1).double().numpy()
+    e = e - e.mean(0)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    dense = e @ e.T
+    np.fill_diagonal(dense, 1)
+    np.testing.assert_allclose(t.similarity, dense, atol=1e-5)
+    again = tmp_path / "again.h5"
+    content.build_content_target("random_network", again, stim, width=8, layer=5, seed=3, block_size=7)
+    np.testing.assert_array_equal(sim.read_similarity(again).similarity, t.similarity)
+    for kw in ({"seed": 4, "layer": 5}, {"seed": 3, "layer": 9}):
+        other = tmp_path / f"other{kw['seed']}{kw['layer']}.h5"
+        content.build_content_target("random_network", other, stim, width=8, **kw)
+        assert np.abs(sim.read_similarity(other).similarity - t.similarity).max() > 1e-3
+    with pytest.raises(ValueError, match="conv 4 has no feature"):
+        content.build_content_target("random_network", tmp_path / "bad.h5", stim, width=8, layer=4)
+    assert not (tmp_path / "bad.h5").exists()

@@ -35,6 +35,27 @@ def test_dry_run_of_default_config_lists_every_stage():
         assert rule in proc.stdout, f"{rule} missing from the default DAG"
 
 
+def test_the_content_controls_are_conditions_like_the_others(tmp_path):
+    """pixel and random_network (similarity.content) as cotrain.conditions: each gets its target from the stimuli
+    alone (rule similarity_content, no scan behind it), its trainings and evaluations."""
+    from conftest import TINY, snakemake
+    from tiny import tiny_config
+
+    tiny_config(tmp_path, run="controls", **{**TINY, "cotrain.conditions": ["none", "pixel", "random_network"]})
+    proc = snakemake(tmp_path, "-n", "--forceall", "--quiet", "rules")
+    counts = {p[0]: int(p[1]) for p in (line.split() for line in proc.stdout.splitlines())
+              if len(p) == 2 and p[1].isdigit()}
+    assert counts["similarity_content"] == 2 and counts["cotrain"] >= 3, proc.stdout
+    snakemake(tmp_path, "--cores", "2", "results/controls/similarity/pixel.h5",
+              "results/controls/similarity/random_network.h5")
+    from neuroreg.similarity.matrix import read_similarity
+
+    for name in ("pixel", "random_network"):
+        t = read_similarity(tmp_path / f"results/controls/similarity/{name}.h5")
+        assert t.attrs["target"] == name and t.similarity.shape[0] == len(t.image_index) >= 2
+    assert read_similarity(tmp_path / "results/controls/similarity/random_network.h5").attrs["layer"] == 9
+
+
 def test_dry_run_of_the_laptop_config_has_every_stage_and_model():
     """config/laptop.yaml (README's first command): 2 scans, 5 conditions x 3 seeds (+ the alpha sweep's own
     runs), noise for every model, attacks on none/shuffle/neural_model, the report's figures, under results/laptop/."""

@@ -33,7 +33,9 @@ from .io import InputError
 STAGES = ("data", "reliability", "encoder", "similarity", "cotrain", "robustness", "figures")
 #: Similarity targets built from the scans (Eq. 2, 6 and the controls), then the VGG19 one.
 SCAN_TARGETS = ("neural_model", "neural_data", "shuffle", "ground_truth")
-TARGETS = SCAN_TARGETS + ("vgg",)
+#: Targets from the stimuli alone, no brain data (neuroreg.similarity.content): the controls of "is the gain neural?".
+CONTENT_TARGETS = ("pixel", "random_network")
+TARGETS = SCAN_TARGETS + ("vgg",) + CONTENT_TARGETS
 #: Co-training conditions: no similarity loss, or one of the targets.
 CONDITIONS = ("none",) + TARGETS
 #: Multi-task conditions (README, "Other ways to learn from brains"): the response set each one predicts.
@@ -128,7 +130,7 @@ def similarity_targets(cfg: dict) -> list[str]:
     out = [t for t in SCAN_TARGETS if t in asked]
     if not virtual_scans(cfg) and "ground_truth" in out:
         out.remove("ground_truth")  # the ground truth exists only for the virtual experiment
-    return out + (["vgg"] if "vgg" in asked else [])
+    return out + (["vgg"] if "vgg" in asked else []) + [t for t in CONTENT_TARGETS if t in asked]
 
 
 def target_scans(cfg: dict, target: str) -> list[str]:

@@ -117,6 +117,36 @@ rule similarity_vgg:
         "../scripts/similarity_vgg.py"
 
 
+rule similarity_content:
+    """A target from the stimuli alone (pixel, random_network): Eq. 9 of pixels or of an untrained network's features."""
+    input:
+        stimuli="<results>/data/stimuli.h5",
+    output:
+        "<results>/similarity/{target}.h5",
+    log:
+        "<logs>/similarity/{target}.log",
+    benchmark:
+        "<benchmarks>/similarity/{target}.tsv"
+    wildcard_constraints:
+        target="|".join(grid.CONTENT_TARGETS),
+    priority: grid.PRIORITY["similarity"]
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: SIM["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        target=lambda wc: wc.target,
+        arch=config["cotrain"]["arch"],
+        width=config["cotrain"]["width"],
+        layer=SIM["random_network"]["layer"],
+        seed=SIM["random_network"]["seed"],
+        block_size=SIM["block_size"],
+    script:
+        "../scripts/similarity_content.py"
+
+
 rule similarity_oracle:
     """One scan's oracle images: S^model (Eq. 6), single-trial S^data (Eq. 2), S^true beside S^oracle (Eq. 3)."""
     input:

@@ -19,6 +19,8 @@ CONDITION_COLORS = {
     "shuffle": "#1f77b4",
     "vgg": "#2ca02c",
     "ground_truth": "#9467bd",
+    "pixel": "#7f7f7f",
+    "random_network": "#e377c2",
 }
 CONDITION_LABELS = {
     "none": "None",
@@ -27,6 +29,8 @@ CONDITION_LABELS = {
     "shuffle": "Shuffle",
     "vgg": "VGG",
     "ground_truth": "Ground truth (virtual)",
+    "pixel": "Pixels (control)",
+    "random_network": "Random network (control)",
 }
 
 # The other methods (README, "Other ways to learn from brains"): one hue per family.

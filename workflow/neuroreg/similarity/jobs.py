@@ -51,6 +51,21 @@ def similarity_vgg(smk) -> None:
 
 
 @job
+def similarity_content(smk) -> None:
+    """A target from the stimuli alone, ``pixel`` or ``random_network`` (:mod:`.content`)."""
+    import torch
+
+    from .content import build_content_target
+
+    torch.set_num_threads(smk.threads)
+    p = smk.params
+    attrs = build_content_target(p.target, smk.output[0], smk.input.stimuli, arch=p.arch, width=int(p.width),
+                                 layer=int(p.layer), seed=int(p.seed), block_size=int(p.block_size),
+                                 scratch_dir=Path(smk.output[0]).parent)
+    log.info("wrote %s: %s", smk.output[0], attrs["method"])
+
+
+@job
 def similarity_oracle(smk) -> None:
     """S^model, single-trial S^data (and S^true) of one scan's oracle images, beside its S^oracle.
 

@@ -87,35 +87,12 @@ def build_vgg_target(out, weights_path, stimuli_path, *, block_size: int = 1024,
     """Write ``results/similarity/vgg.h5`` over the once-shown stimuli (``is_oracle`` false).
 
     Two passes over a scratch store (features, then centring + normalisation), so only
-    batches and blocks are in memory.
+    batches and blocks are in memory (:func:`.content.feature_target`).
     """
-    from ..io import open_h5, require_key
-    from .matrix import vector_store, write_similarity
+    from .content import feature_target
 
     model = load_vgg19_conv3_1(weights_path)
-    with open_h5(stimuli_path) as f:
-        is_oracle = require_key(f, "is_oracle", stimuli_path)[()].astype(bool)
-        image_index = np.flatnonzero(~is_oracle).astype(np.int64)
-        image_id = require_key(f, "image_id", stimuli_path)[()][image_index].astype(np.int64)
-        images = require_key(f, "images", stimuli_path)
-        with vector_store(scratch_dir) as store:
-            ds, total = None, None
-            for a in range(0, len(image_index), batch_size):
-                feats = conv3_1_features(model, images[image_index[a:a + batch_size]], upsample=upsample)
-                if ds is None:
-                    ds = store.create_dataset("vgg", shape=(len(image_index), feats.shape[1]), dtype="float32",
-                                              chunks=(min(batch_size, len(image_index)), feats.shape[1]))
-                    total = np.zeros(feats.shape[1])
-                ds[a:a + len(feats)] = feats
-                total += feats.sum(axis=0, dtype=np.float64)
-            mean = (total / len(image_index)).astype(np.float32)
-            for a in range(0, len(image_index), block_size):
-                e = ds[a:a + block_size] - mean
-                norm = np.linalg.norm(e, axis=1, keepdims=True)
-                if not (norm > 0).all():
-                    raise InputError(stimuli_path, "images", "an image has VGG features equal to the mean")
-                ds[a:a + block_size] = e / norm
-            attrs = {"target": "vgg", "scans": [], "method": "VGG19 conv3_1 (after ReLU) features, "
-                     f"centred unit vectors, upsample {upsample}", "weighting": "none",
-                     "weights": str(weights_path)}
-            write_similarity(out, [ds], image_id, image_index, attrs, block_size)
+    attrs = {"method": f"VGG19 conv3_1 (after ReLU) features, centred unit vectors, upsample {upsample}",
+             "weights": str(weights_path)}
+    feature_target(out, stimuli_path, lambda images: conv3_1_features(model, images, upsample=upsample), "vgg", attrs,
+                   block_size=block_size, batch_size=batch_size, scratch_dir=scratch_dir)
