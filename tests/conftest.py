@@ -38,6 +38,23 @@ def make_scan(n_once=20, n_oracle=4, repeats=3, n_neurons=5, seed=0) -> Scan:
     )
 
 
+def torch_threads(n: int):
+    """An autouse, module-scoped fixture that runs a test module's torch on ``n`` threads and restores the count
+    after it (tiny convs run fastest, and least disturbed by a busy machine, on few threads). In the module:
+    ``one_thread = torch_threads(1)``."""
+
+    @pytest.fixture(autouse=True, scope="module")
+    def threads():
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(n)
+        yield
+        torch.set_num_threads(before)
+
+    return threads
+
+
 @pytest.fixture
 def tiny_scan() -> Scan:
     return make_scan()

@@ -20,7 +20,7 @@ from neuroreg.cotrain import data, outputs, resnet, train
 from neuroreg.cotrain.similarity_loss import LayerMixer, centered_cosine_similarity, flat_features, similarity_loss
 from neuroreg.io import InputError
 
-from conftest import REPO
+from conftest import REPO, torch_threads
 
 LAYERS = (1, 5, 9, 13, 17)
 
@@ -60,13 +60,7 @@ def write_target(path, n=32, seed=2):
         h5.attrs["scans"] = ["v1_a1_s1"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convs run fastest (and least disturbed by a busy machine) on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+one_thread = torch_threads(1)
 
 
 @pytest.fixture(scope="module")

@@ -24,15 +24,11 @@ from neuroreg.figures.methods import methods_table, per_model_scores
 from neuroreg.io import InputError
 from neuroreg.robustness import blur
 
+from conftest import torch_threads
 from test_cotrain import _assert_identical, _weights, tiny, tiny_recipe, write_cifar, write_stimuli  # noqa: F401
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+one_thread = torch_threads(1)
 
 
 # ---------------------------------------------------------------- CKA

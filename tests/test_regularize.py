@@ -16,16 +16,12 @@ from neuroreg.cotrain.similarity_loss import LayerMixer, cka_loss, similarity_lo
 from neuroreg.io import InputError
 from neuroreg.regularize import NeuralRegularizer
 
+from conftest import torch_threads
 from test_cotrain import _assert_identical, _weights, tiny, tiny_recipe  # noqa: F401
 from test_methods import responses  # noqa: F401
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+one_thread = torch_threads(1)
 
 
 # ---------------------------------------------------------------- the trainer, before and after the API

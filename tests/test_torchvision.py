@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from neuroreg.regularize import NeuralRegularizer
 
-from conftest import REPO
+from conftest import REPO, torch_threads
 from test_cotrain import write_cifar, write_stimuli, write_target
 
 if importlib.util.find_spec("torchvision") is None:
@@ -33,12 +33,7 @@ torchvision = import_torchvision()
 LAYERS = ["relu", "layer1", "layer2", "layer3", "layer4"]  # the paper's 1, 5, 9, 13, 17 in torchvision's names
 
 
-@pytest.fixture(autouse=True, scope="module")
-def two_threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(n)
+two_threads = torch_threads(2)
 
 
 def tiny_problem(seed=0, n=12, n_train=8):
