@@ -98,7 +98,8 @@ def test_defaults_fill_sections_an_overlay_leaves_out(tmp_path):
     del cfg["encoder"], cfg["figures"], cfg["robustness"]["pgd"]
     C.validate(cfg)
     assert cfg["encoder"] == C.defaults("encoder") and cfg["figures"] == {"example_image": 0, "bootstrap": 2000}
-    assert cfg["robustness"]["pgd"] == {"rel_stepsize": [0.1], "steps": 100, "search_steps": 8}
+    assert cfg["robustness"]["pgd"] == {"rel_stepsize": [0.1], "steps": 100, "search_steps": 8, "loss": "margin",
+                                        "lower": 0.5, "precision": "fp32"}
 
 
 def test_unknown_key_and_bad_value_are_named(tmp_path):

@@ -218,10 +218,12 @@ def floor(name: str, steps: int, hp: dict, n: int) -> np.ndarray | None:
     return None
 
 
-def bisection_floor(eps_hi, search_steps: int) -> np.ndarray:
+def bisection_floor(eps_hi, search_steps: int, lower: float = 0.0) -> np.ndarray:
     """(N,) the smallest Linf distance :func:`pgd_minimal` can report from upper bounds ``eps_hi``: min(eps_hi, 1)
-    halved at each bisection step after the first (PGD succeeded at the bound and at every midpoint)."""
-    return np.minimum(np.asarray(eps_hi, dtype=np.float64), 1.0) / 2.0 ** max(int(search_steps) - 1, 0)
+    times (1 + lower) / 2 at each bisection step after the first (PGD succeeded at the bound and at every midpoint;
+    lower 0: halved)."""
+    return (np.minimum(np.asarray(eps_hi, dtype=np.float64), 1.0)
+            * ((1.0 + float(lower)) / 2.0) ** max(int(search_steps) - 1, 0))
 
 
 def radius_floor(name: str, steps: int, hp: dict) -> float | None:
@@ -248,36 +250,63 @@ def run_minimal(model, x, y, name, norm, steps, hp, starts=None, device="cpu") -
     return raw
 
 
-def pgd(model, x, y, eps, *, steps, rel_stepsize, generator=None):
+def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(N,) the largest other logit minus the true one (> 0: misclassified; Carlini & Wagner's margin)."""
+    true = logits.gather(1, y[:, None])[:, 0]
+    return logits.scatter(1, y[:, None], -math.inf).amax(1) - true
+
+
+def pgd(model, x, y, eps, *, steps, rel_stepsize, generator=None, loss="ce"):
     """Linf PGD (Madry et al.) with a per-image epsilon (N,): Foolbox LinfPGD's update
     (random start in the eps-ball, steps of rel_stepsize * eps along the sign of the
-    cross-entropy gradient, projection, clipping to [0, 1]) with eps a tensor."""
+    gradient, projection, clipping to [0, 1]) with eps a tensor; an image stops at the first iterate the model
+    misclassifies (so later steps cost only the images still going). ``loss``: ``ce``, the cross-entropy
+    (Foolbox's), or ``margin`` (:func:`margin`, which keeps its gradient near the boundary where the
+    cross-entropy's flattens)."""
+    if loss not in ("ce", "margin"):
+        raise ValueError(f"robustness.pgd.loss: {loss!r} is not ce or margin")
     e = eps.to(x)[:, None, None, None]
     u = torch.rand(x.shape, generator=generator, device="cpu").to(x) if generator is not None else torch.rand_like(x)
     adv = (x + (2 * u - 1) * e).clamp(0, 1)
+    active = torch.arange(len(x), device=x.device)  # images not yet adversarial: an image stops where it first is
     for _ in range(int(steps)):
-        adv.requires_grad_(True)
-        loss = F.cross_entropy(model(adv), y, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, adv)
+        xa, ya, ea = x[active], y[active], e[active]
+        a = adv[active].requires_grad_(True)
+        logits = model(a)
+        going = logits.argmax(1) == ya
+        if not going.any():
+            break
+        objective = (F.cross_entropy(logits[going], ya[going], reduction="sum") if loss == "ce"
+                     else margin(logits[going].float(), ya[going]).sum())
+        (grad,) = torch.autograd.grad(objective, a)
         with torch.no_grad():
-            adv = adv + rel_stepsize * e * grad.sign()
-            adv = (x + (adv - x).clamp(-e, e)).clamp(0, 1)
+            step = a + rel_stepsize * ea * grad.sign()
+            step = (xa + (step - xa).clamp(-ea, ea)).clamp(0, 1)
+            adv[active[going]] = step[going]
+        active = active[going]
     return adv.detach()
 
 
-def pgd_minimal(model, x, y, eps_hi, *, steps, rel_stepsizes, search_steps=10, repetitions=1, seed=0):
+def pgd_minimal(model, x, y, eps_hi, *, steps, rel_stepsizes, search_steps=10, repetitions=1, seed=0, loss="ce",
+                lower=0.0):
     """Minimal Linf adversarials by bisection over epsilon per image.
 
     eps_hi: (N,) upper bounds (the Linf distance of a known adversarial: the starting point, or another attack's;
-    inf -> 1). The first of ``search_steps`` steps runs PGD at eps = the bound itself (so PGD finds its own
-    adversarial there), each later one at the midpoint of [lo, hi], with every rel_stepsize and repetition (random
-    start from a generator seeded by ``seed``); an image whose PGD succeeds lowers its upper bound to the distance
-    found, one where it fails raises its lower bound. Returns (advs, distances (N,) numpy, inf where PGD never
+    inf -> 1). The first of ``search_steps`` steps runs PGD (:func:`pgd`, its ``loss``) at eps = the bound itself
+    (so PGD finds its own adversarial there), each later one at the midpoint of [lo, hi], with every rel_stepsize
+    and repetition (random start from a generator seeded by ``seed``); an image whose PGD succeeds lowers its upper
+    bound to the distance found, one where it fails raises its lower bound to the midpoint. Until PGD first fails
+    on an image, its lower end is ``lower`` x its upper bound (0: plain bisection from 0, which resolves only
+    halvings of a near-minimal bound; 0.9: the search spends its steps within 10 % below the bound, where a
+    refinement of a strong attack's distance lies). Returns (advs, distances (N,) numpy, inf where PGD never
     succeeded); the smallest it can report is :func:`bisection_floor`.
     """
+    if not 0.0 <= float(lower) < 1.0:
+        raise ValueError(f"robustness.pgd.lower: {lower!r} is not in [0, 1)")
     model.eval()
     hi = torch.as_tensor(np.minimum(np.asarray(eps_hi, dtype=np.float64), 1.0), device=x.device)
-    lo = torch.zeros_like(hi)
+    lo = hi * float(lower)
+    failed = torch.zeros(len(x), dtype=torch.bool, device=x.device)  # lo is a failure's epsilon, not a guess
     best = torch.full_like(hi, math.inf)
     best_adv = x.clone()
     g = torch.Generator().manual_seed(int(seed))
@@ -286,7 +315,7 @@ def pgd_minimal(model, x, y, eps_hi, *, steps, rel_stepsizes, search_steps=10, r
         ok_any = torch.zeros(len(x), dtype=torch.bool, device=x.device)
         for rel in rel_stepsizes:
             for _ in range(int(repetitions)):
-                adv = pgd(model, x, y, mid, steps=steps, rel_stepsize=float(rel), generator=g)
+                adv = pgd(model, x, y, mid, steps=steps, rel_stepsize=float(rel), generator=g, loss=loss)
                 ok = is_adversarial(model, adv, y)
                 d = distance(adv, x, "Linf")
                 better = ok & (d < best)
@@ -294,5 +323,6 @@ def pgd_minimal(model, x, y, eps_hi, *, steps, rel_stepsizes, search_steps=10, r
                 best_adv[better] = adv[better]
                 ok_any |= ok
         hi = torch.where(ok_any, torch.minimum(mid, best), hi)
-        lo = torch.where(ok_any, lo, mid)
+        lo = torch.where(ok_any, torch.where(failed, lo, hi * float(lower)), mid)
+        failed |= ~ok_any
     return best_adv, best.cpu().numpy()

@@ -130,6 +130,8 @@ def evaluate(model, x, y, s: Settings, *, device="cpu") -> dict:
     """
     if s.precision not in PRECISIONS:
         raise ValueError(f"robustness.precision: {s.precision!r} is not one of {', '.join(PRECISIONS)}")
+    if s.pgd.get("precision") not in (None, *PRECISIONS):
+        raise ValueError(f"robustness.pgd.precision: {s.pgd['precision']!r} is not one of {', '.join(PRECISIONS)}")
     model = model.eval().to(device)
     search = A.Autocast(model) if s.precision == "bf16" else model
     x, y = x.to(device), y.to(device)
@@ -193,10 +195,14 @@ def _run(model, search, x, y, images, idx, starts, start_d, known, name, norm, h
     steps = int(s.steps) * budget
     if name == "pgd":
         pgd_steps = int(s.pgd["steps"]) * budget
-        adv, _ = A.pgd_minimal(search, xi, yi, known, steps=pgd_steps, rel_stepsizes=[hp["rel_stepsize"]],
-                               search_steps=s.pgd["search_steps"], repetitions=s.repetitions, seed=s.seed)
+        lower = float(s.pgd.get("lower") or 0.0)
+        pgd_model = search if (s.pgd.get("precision") or s.precision) == s.precision else (
+            A.Autocast(model) if s.pgd["precision"] == "bf16" else model)
+        adv, _ = A.pgd_minimal(pgd_model, xi, yi, known, steps=pgd_steps, rel_stepsizes=[hp["rel_stepsize"]],
+                               search_steps=s.pgd["search_steps"], repetitions=s.repetitions, seed=s.seed,
+                               loss=s.pgd.get("loss") or "ce", lower=lower)
         d, moved = A.verified_distance(model, adv, xi, yi, norm)
-        return d, A.bisection_floor(known, s.pgd["search_steps"]), moved
+        return d, A.bisection_floor(known, s.pgd["search_steps"], lower), moved
     if name == "brendel_bethge":  # fp32, only from an adversarial start; inf where none was found
         pos = np.searchsorted(idx, images)
         ok = np.isfinite(start_d)
