@@ -1,5 +1,5 @@
 """Choosing the attacks' settings on validation images, never the test set: how the laptop run's attack settings were
-chosen (README, "The verdict").
+chosen (docs/RESULTS.md, "The verdict").
 
     python benchmarks/attack_settings.py --run results/laptop --condition none --seed 0 [--n 200] [--precision bf16]
 
@@ -30,7 +30,7 @@ import torch
 from neuroreg import config as C
 from neuroreg.ingest.cifar import load_cifar_h5
 from neuroreg.robustness import attacks as A
-from neuroreg.robustness import io
+from neuroreg.robustness import loading
 
 REPO = Path(__file__).resolve().parents[1]
 CANDIDATES = {  # norm: attack: (setting grid, iterations)
@@ -53,6 +53,8 @@ def main():
     p.add_argument("--first", type=int, default=45000, help="first validation image of the training split")
     p.add_argument("--norms", nargs="+", default=["L2", "Linf"])
     p.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    p.add_argument("--attacks", nargs="+", default=None,
+                   help="only these attacks' candidates (the configured FMN still runs as PGD's starting distance)")
     p.add_argument("--independent", action="store_true",
                    help="also run benchmarks/independent_attack.py's search (50 steps, 10 bisection steps) on the "
                         "images and report, per run, the share where it is > 1 %% smaller")
@@ -66,7 +68,7 @@ def main():
     alpha = "0" if a.condition == "none" else f"{float(cfg['cotrain']['alpha']):g}"
     run = a.run / "cotrain" / a.condition / f"alpha{alpha}" / f"seed{a.seed}"
     rc = {**r, "bn": r["bn"][:1], "bn_images": min(r["bn_images"], cfg["cotrain"]["n_train"] or 10**9)}
-    model = next(iter(io.load_variants(run / "model.pt", run / "metrics.json", a.run / "data" / "cifar10.h5", rc,
+    model = next(iter(loading.load_variants(run / "model.pt", run / "metrics.json", a.run / "data" / "cifar10.h5", rc,
                                        "cpu").values()))
     c = load_cifar_h5(a.run / "data" / "cifar10.h5", splits=("train",))
     x = torch.from_numpy(c["train_images"][a.first:a.first + a.n, None].copy()).float().div(255)
@@ -87,6 +89,10 @@ def main():
             independent = independent_search(model, x, y, norm, 50, 10, 1, seed=a.seed)
         results = []
         for name, (grid, budgets) in CANDIDATES[norm].items():
+            if a.attacks and name not in a.attacks:
+                if name != "fmn" or "pgd" not in a.attacks:
+                    continue
+                grid, budgets = {"max_stepsize": [fmn_hp]}, [r["steps"]]  # only what PGD refines
             for values in itertools.product(*grid.values()):
                 hp = dict(zip(grid, values))
                 for steps in budgets:

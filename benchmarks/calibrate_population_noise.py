@@ -42,7 +42,7 @@ from neuroreg import logs  # noqa: E402
 from neuroreg.reliability import oracle as rel  # noqa: E402
 from neuroreg.ingest.antolik2016 import read_antolik2016  # noqa: E402
 from neuroreg.figures.reliability import plot_reliability_comparison  # noqa: E402
-from neuroreg.reliability.io import run_reliability  # noqa: E402
+from neuroreg.reliability.results import run_reliability  # noqa: E402
 from neuroreg.ingest.scan import read_scan  # noqa: E402
 from neuroreg.ingest.stimuli import make_stimulus_bank  # noqa: E402
 from neuroreg.ingest.virtual_scan import simulate_scan_file  # noqa: E402

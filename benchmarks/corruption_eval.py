@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from neuroreg.config import load
-from neuroreg.cotrain.resnet import build
+from neuroreg.resnet import build
 from neuroreg.ingest.cifar import grayscale_hwc, load_cifar
 from neuroreg.robustness import corruptions as C
-from neuroreg.robustness.noise import predict
+from neuroreg.noise import predict
 
 
 def main():

@@ -8,7 +8,7 @@ resident on the device (CIFAR batch of 64 images 32 x 32, augmented, cross-entro
 a batch of 64 stimuli 36 x 64 and Eq. 8-10). Variants, each measured after a warm-up:
 
 * ``baseline``: the plain loop as it was before the fast path: fp32, contiguous (NCHW) tensors, and
-  Eq. 9 written out on the (B, D) features (``similarity_loss.centered_cosine_similarity_direct``);
+  Eq. 9 written out on the (B, D) features (``measures.centered_cosine_similarity_direct``);
 * ``fp32+cl``: fp32, channels_last, Eq. 9 from the Gram matrix (the pipeline's implementation);
 * ``bf16+cl``: the same under bf16 autocast (``precision: auto`` on a CPU with AVX-512 bf16 / AMX,
   and on CUDA): the training default;
@@ -40,7 +40,9 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from neuroreg.cotrain import data, resnet, similarity_loss, train
+from neuroreg import measures
+from neuroreg.cotrain import data, similarity_loss, train
+from neuroreg import resnet
 from neuroreg.cotrain.similarity_loss import LayerMixer
 
 
@@ -83,7 +85,7 @@ def bench(variant, *, width, alpha, steps, warmup, device, n_stim=2_000):
     steps = max(every, steps - steps % every)
     fast_ccs = similarity_loss.centered_cosine_similarity
     if direct:  # the loop before the fast path computed Eq. 9 on the (B, D) arrays
-        similarity_loss.centered_cosine_similarity = similarity_loss.centered_cosine_similarity_direct
+        similarity_loss.centered_cosine_similarity = measures.centered_cosine_similarity_direct
     try:
         cifar, stim = synthetic(device, n_train=10_000, n_stim=n_stim)
         r = train.Recipe(width=width, alpha=alpha, precision=precision, channels_last=cl, stimulus_every=every,

@@ -60,7 +60,7 @@ def flops_per_step(r: train.Recipe, cifar, stim) -> float:
     """FLOPs of one optimizer step, averaged over one cycle of ``stimulus_every`` steps."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from neuroreg.cotrain import resnet
+    from neuroreg import resnet
     from neuroreg.cotrain.similarity_loss import LayerMixer
 
     torch.manual_seed(0)

@@ -6,7 +6,7 @@
 
 One model per call, trained by ``neuroreg.cotrain.train.train`` (the pipeline's trainer) on the first
 ``--n-train`` images of the CIFAR-10 training set and evaluated, clean and under Gaussian noise
-(``neuroreg.robustness.noise``, the pipeline's draws), on the validation split: the last
+(``neuroreg.noise``, the pipeline's draws), on the validation split: the last
 ``--n-validation`` (5,000) training images, which no trial trains on. The test set is never read.
 Each trial appends one JSON line to ``--out`` (default ``benchmarks/results/cotrain_validation.jsonl``,
 git-ignored): its arguments, per-epoch validation accuracy and similarity loss, final gamma, accuracy
@@ -27,7 +27,7 @@ import torch
 from neuroreg.cotrain import data, train
 from neuroreg.ingest.cifar import load_cifar_h5
 from neuroreg.robustness import bn
-from neuroreg.robustness.noise import noise_accuracy
+from neuroreg.noise import noise_accuracy
 
 OUT = Path(__file__).resolve().parent / "results" / "cotrain_validation.jsonl"
 LEVELS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10)

@@ -20,7 +20,7 @@ import time
 import torch
 
 from neuroreg.encoder.model import Encoder
-from neuroreg.encoder.train import poisson_loss
+from neuroreg.measures import poisson_loss
 
 
 def sync(device):

@@ -5,7 +5,7 @@
 A forward pass of 500 images (the noise evaluation's batch) and a forward + backward pass to the input of
 200 images (one step of a gradient attack), through the CIFAR ResNet18 at eval mode; the best of 3
 timed calls after a warm-up, and the largest difference between the two layouts' outputs. Stage 6 loads
-its models channels_last (``neuroreg.robustness.io.load_model``), because of this ratio.
+its models channels_last (``neuroreg.robustness.loading.load_model``), because of this ratio.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from neuroreg.cotrain.resnet import build
+from neuroreg.resnet import build
 
 
 def bench(width: int, channels_last: bool, backward: bool, batch: int):

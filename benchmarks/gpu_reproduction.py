@@ -92,7 +92,7 @@ def main() -> None:
             per = dict(zip(SCANS, ex.map(_simulate, SCANS)))
         record("scans", seconds=time.perf_counter() - t0, per_scan=per, n_neurons=CFG["virtual_v1"]["n_neurons"])
     elif a.stage == "reliability":
-        from neuroreg.reliability.io import run_reliability
+        from neuroreg.reliability.results import run_reliability
 
         for s in SCANS:
             run_reliability(f"{RUN}/scans/{s}.h5", f"{RUN}/reliability/{s}.h5", f"{RUN}/reliability/{s}.csv",
@@ -151,7 +151,7 @@ def cotrain_one(run: str, epochs: int, fast: bool) -> None:
     seconds = time.perf_counter() - t
     m = outputs.save_run(model, mixer, history, recipe, model_path=d / "model.pt", history_path=d / "history.csv",
                          metrics_path=d / "metrics.json",
-                         info={"target": target, "alpha": float(alpha), "seed": int(seed), "torch_seed": torch_seed,
+                         info={"condition": target, "alpha": float(alpha), "seed": int(seed), "torch_seed": torch_seed,
                                "device": torch.cuda.get_device_name(), "n_stimuli": 0 if stimuli is None else
                                len(stimuli.images), "target_attrs": {}})
     (d / "checkpoint.pt").unlink(missing_ok=True)

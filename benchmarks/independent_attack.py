@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from neuroreg import config as C
-from neuroreg.robustness import io
+from neuroreg.robustness import loading
 
 REPO = Path(__file__).resolve().parents[1]
 START = {"L2": 2.0, "Linf": 1 / 32}
@@ -132,13 +132,13 @@ def main():
     robust_dir = a.run / "robustness" / a.condition / f"alpha{alpha}" / f"seed{a.seed}"
     rcfg = {**cfg["robustness"], "bn": [bn], "bn_images": min(cfg["robustness"]["bn_images"],
                                                                 cfg["cotrain"]["n_train"] or 10**9)}
-    model = io.load_variants(model_dir / "model.pt", model_dir / "metrics.json", a.run / "data" / "cifar10.h5", rcfg,
+    model = loading.load_variants(model_dir / "model.pt", model_dir / "metrics.json", a.run / "data" / "cifar10.h5", rcfg,
                              "cpu")[bn]
     for prm in model.parameters():
         prm.requires_grad_(False)
     images = pd.read_csv(robust_dir / "adversarial_images.csv")
     images = images[images["bn"] == bn] if "bn" in images else images
-    x_all, y_all = io.load_test(a.run / "data" / "cifar10.h5", int(images["image_index"].max()) + 1)
+    x_all, y_all = loading.load_test(a.run / "data" / "cifar10.h5", int(images["image_index"].max()) + 1)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     for norm in a.norms:
         rows = images[(images["norm"] == norm) & images["clean_correct"]].sort_values("image_index")

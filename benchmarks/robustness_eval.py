@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from neuroreg import config as C
-from neuroreg.cotrain import resnet
-from neuroreg.robustness import io, minimal, noise
+from neuroreg import resnet
+from neuroreg import noise
+from neuroreg.robustness import loading, minimal
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,9 +72,9 @@ def main():
         alpha = "0" if a.condition == "none" else f"{float(cfg['cotrain']['alpha']):g}"
         run = a.run / "cotrain" / a.condition / f"alpha{alpha}" / f"seed{a.seed}"
         rc = {**r, "bn": r["bn"][:1], "bn_images": min(r["bn_images"], cfg["cotrain"]["n_train"] or 10**9)}
-        model = next(iter(io.load_variants(run / "model.pt", run / "metrics.json", a.run / "data" / "cifar10.h5", rc,
+        model = next(iter(loading.load_variants(run / "model.pt", run / "metrics.json", a.run / "data" / "cifar10.h5", rc,
                                            a.device).values()))
-        imgs, labels = io.load_test(a.run / "data" / "cifar10.h5", max(a.n, a.n_noise))
+        imgs, labels = loading.load_test(a.run / "data" / "cifar10.h5", max(a.n, a.n_noise))
         print(f"model: {run}, BatchNorm {rc['bn'][0]}", flush=True)
     else:
         model, imgs, labels = untrained(a.width, a.arch, max(a.n, a.n_noise), a.device)

@@ -18,6 +18,16 @@ from tiny import tiny_config
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+# The test hooks (tests/hooks/neuroreg_test_hooks.py: fake GPUs, a co-training crash after n steps) in this process,
+# and, through PYTHONPATH's sitecustomize.py, in every subprocess a test starts that asks for one.
+HOOKS = Path(__file__).resolve().parent / "hooks"
+sys.path.insert(0, str(HOOKS))
+import neuroreg_test_hooks  # noqa: E402
+
+neuroreg_test_hooks.install()
+os.environ["PYTHONPATH"] = os.pathsep.join([str(HOOKS)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                                                           if p and p != str(HOOKS)])
+
 
 def make_scan(n_once=20, n_oracle=4, repeats=3, n_neurons=5, seed=0) -> Scan:
     """A small valid scan: n_once images shown once, n_oracle shown `repeats` times."""

@@ -115,7 +115,7 @@ PartitionName=gpu Nodes=node MaxTime=INFINITE State=UP
         (r / "gres.conf").write_text(gres_lines)
         # The job-step executor (snakemake-executor-plugin-slurm-jobstep) removes SLURM_CONF from the job's
         # environment before it calls srun, so srun inside a job reads /etc/slurm/slurm.conf, which a cluster
-        # in a temporary folder does not have (README, "Running on a SLURM cluster"): an srun that sets it.
+        # in a temporary folder does not have (docs/OPERATIONS.md, "Running on a SLURM cluster"): an srun that sets it.
         self.bin.mkdir(exist_ok=True)
         srun = self.bin / "srun"
         srun.write_text(f'#!/bin/sh\nSLURM_CONF={self.conf} exec {_which("srun")} "$@"\n')

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import SHARED_DATA
 from neuroreg.ingest.cifar import LAYOUTS, load_cifar, load_cifar_h5, prepare_cifar, restricted_loads
-from neuroreg.io import InputError
+from neuroreg.files import InputError
 
 N = 10  # images per batch file
 

@@ -12,13 +12,13 @@ from neuroreg import config as C
 from neuroreg.cotrain.train import Recipe
 from neuroreg.encoder.train import EncoderConfig
 from neuroreg.grid import EXECUTION_KEYS
-from neuroreg.io import InputError
+from neuroreg.files import InputError
 from neuroreg.robustness.minimal import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_OVERLAYS = sorted((REPO / "config").glob("*.yaml"))
 # Dataclass fields that belong to one run or job, not to the config section (set by the rule from its wildcards/seeds).
-# Recipe's method fields come from the run's condition (grid.parse_condition) or, mtl_*, from the cotrain.mtl section.
+# Recipe's method fields come from the run's condition (conditions.Condition.recipe) or, mtl_*, from the cotrain.mtl section.
 PER_RUN = {Recipe: {"alpha", "seed", "regularizer", "loss", "blur_sigma"}, Settings: {"seed"}, EncoderConfig: set()}
 SECTION = {Recipe: "cotrain", Settings: "robustness", EncoderConfig: "encoder"}
 

@@ -9,12 +9,13 @@ import pytest
 import torch
 from scipy import ndimage
 
-from neuroreg.cotrain import resnet
-from neuroreg.cotrain.similarity_loss import centered_cosine_similarity_direct
+from neuroreg import resnet
+from neuroreg.measures import centered_cosine_similarity_direct
 from neuroreg.figures import corruptions as F
 from neuroreg.ingest.cifar import grayscale_hwc
-from neuroreg.io import InputError
+from neuroreg.files import InputError
 from neuroreg.robustness import brain
+from neuroreg.robustness import corruption_sets as S
 from neuroreg.robustness import corruptions as C
 
 RANDOM = {"gaussian_noise", "shot_noise", "impulse_noise", "glass_blur", "motion_blur", "snow", "frost", "fog",
@@ -127,28 +128,28 @@ def test_cifar10c_reader_and_sets_file(tmp_path, images):
     data = np.concatenate([C.corrupt(images, "contrast", s, 0) for s in C.SEVERITIES])
     np.save(tmp_path / "contrast.npy", data)
     np.save(tmp_path / "labels.npy", np.tile(labels, 5).astype(np.uint8))
-    rgb, lab = C.load_cifar10c(tmp_path, "contrast", 3, n=4)
+    rgb, lab = S.load_cifar10c(tmp_path, "contrast", 3, n=4)
     assert np.array_equal(rgb, data[2 * n : 2 * n + 4]) and np.array_equal(lab, labels[:4])
     cfg = {"names": ["contrast"], "severities": [2, 5], "seed": 0, "cifar10c": str(tmp_path), "frost_images": None}
-    read = C.make_sets(None, labels, cfg, reader=lambda name, s: C.load_cifar10c(tmp_path, name, s))
-    made = C.make_sets(images, labels, {**cfg, "cifar10c": None})
+    read = S.make_sets(None, labels, cfg, reader=lambda name, s: S.load_cifar10c(tmp_path, name, s))
+    made = S.make_sets(images, labels, {**cfg, "cifar10c": None})
     for key in read:  # the real files and the generator agree (the files were written by the generator)
         assert np.array_equal(read[key], made[key]) and np.array_equal(read[key], grayscale_hwc(data[(key[1] - 1) * n:][:n]))
     with pytest.raises(InputError, match="not those of the evaluation images"):
-        C.make_sets(None, labels[::-1], cfg, reader=lambda name, s: C.load_cifar10c(tmp_path, name, s))
+        S.make_sets(None, labels[::-1], cfg, reader=lambda name, s: S.load_cifar10c(tmp_path, name, s))
     with pytest.raises(InputError, match="fog.npy: file does not exist"):
-        C.load_cifar10c(tmp_path, "fog", 1)
+        S.load_cifar10c(tmp_path, "fog", 1)
     np.save(tmp_path / "snow.npy", data[:, :, :, 0])
     with pytest.raises(InputError, match="snow.npy.*expected"):
-        C.load_cifar10c(tmp_path, "snow", 1)
+        S.load_cifar10c(tmp_path, "snow", 1)
 
     path = tmp_path / "c.h5"
-    C.write_sets(path, made, labels, {"seed": 0})
-    lab2, sets = C.read_sets(path)
+    S.write_sets(path, made, labels, {"seed": 0})
+    lab2, sets = S.read_sets(path)
     assert np.array_equal(lab2, labels) and set(sets) == set(made) and all(np.array_equal(sets[k], made[k]) for k in made)
     (tmp_path / "bad.h5").write_bytes(b"not hdf5")
     with pytest.raises(InputError, match="bad.h5"):
-        C.read_sets(tmp_path / "bad.h5")
+        S.read_sets(tmp_path / "bad.h5")
 
 
 def test_relative_robustness_and_summary_by_hand():

@@ -12,13 +12,16 @@ import textwrap
 import h5py
 import numpy as np
 import pandas as pd
+import neuroreg_test_hooks as hooks
 import pytest
 import torch
 
 from neuroreg import devices as device
-from neuroreg.cotrain import data, outputs, resnet, train
-from neuroreg.cotrain.similarity_loss import LayerMixer, centered_cosine_similarity, flat_features, similarity_loss
-from neuroreg.io import InputError
+from neuroreg.cotrain import data, outputs, train
+from neuroreg import measures, resnet
+from neuroreg.cotrain.similarity_loss import LayerMixer, centered_cosine_similarity, similarity_loss
+from neuroreg.measures import flat_features
+from neuroreg.files import InputError
 
 from conftest import REPO, torch_threads
 
@@ -223,7 +226,7 @@ def test_tiny_training_writes_outputs(tmp_path, tiny):
     model, mixer, history = train.train(r, cifar, stimuli, device="cpu", checkpoint_path=tmp_path / "ckpt.pt")
     assert (tmp_path / "ckpt.pt").exists()
     paths = {"model_path": tmp_path / "model.pt", "history_path": tmp_path / "history.csv", "metrics_path": tmp_path / "m.json"}
-    m = outputs.save_run(model, mixer, history, r, **paths, info={"target": "t", "alpha": 4.0, "seed": 0})
+    m = outputs.save_run(model, mixer, history, r, **paths, info={"condition": "t", "alpha": 4.0, "seed": 0})
     h = pd.read_csv(paths["history_path"])
     assert list(h.columns) == ["epoch", "lr", "cross_entropy", "similarity_loss", "train_accuracy", "test_accuracy"] + [
         f"gamma_{k}" for k in LAYERS
@@ -269,11 +272,11 @@ def test_killed_mid_epoch_resumes_to_identical_weights(tmp_path, tiny, monkeypat
     full, full_mixer, full_hist = train.train(r, cifar, stimuli, device="cpu")
     ckpt = tmp_path / "ckpt.pt"
     steps = math.ceil(len(cifar.train_labels) / r.batch_size)
-    monkeypatch.setenv(train.CRASH_ENV, str(steps + 2))  # dies in epoch 2, after its 2nd step
+    monkeypatch.setenv(hooks.CRASH_ENV, str(steps + 2))  # dies in epoch 2, after its 2nd step
     with pytest.raises(RuntimeError, match="simulated crash"):
         train.train(r, cifar, stimuli, device="cpu", checkpoint_path=ckpt)
     assert torch.load(ckpt, weights_only=True)["epoch"] == 1
-    monkeypatch.delenv(train.CRASH_ENV)
+    monkeypatch.delenv(hooks.CRASH_ENV)
     resumed, resumed_mixer, hist = train.train(r, cifar, stimuli, device="cpu", checkpoint_path=ckpt)
     _assert_identical(_weights(full), _weights(resumed))
     _assert_identical(full_mixer.state_dict(), resumed_mixer.state_dict())
@@ -327,16 +330,33 @@ def test_concurrent_jobs_get_different_gpus(tmp_path):
     device.release()
 
 
-def test_cpu_fallback_is_logged_and_warns_when_cuda_was_asked_for(monkeypatch, tmp_path, caplog):
-    """'auto' without a GPU: one INFO line in the job's log (the run's plan warned once); 'cuda': a warning."""
+def test_cpu_fallback_is_logged_and_cuda_asked_for_is_an_error(monkeypatch, tmp_path, caplog):
+    """'auto' without a GPU: one INFO line in the job's log (the run's plan warned once); 'cuda': an error naming the
+    config key, as for every stage."""
     monkeypatch.delenv("NEUROREG_FAKE_GPUS", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with caplog.at_level("INFO", logger="neuroreg.devices"):
         assert device.select_device("auto", tmp_path) == torch.device("cpu")
     assert "no GPU visible" in caplog.text
-    with pytest.warns(RuntimeWarning, match="no GPU"):
-        assert device.select_device("cuda", tmp_path) == torch.device("cpu")
+    with pytest.raises(InputError, match="cotrain.device: cuda asked for, but .* sees no GPU"):
+        device.select_device("cuda", tmp_path, key="cotrain.device")
     assert device.select_device("cpu", tmp_path) == torch.device("cpu")
+
+
+def test_every_stage_treats_cuda_and_unknown_keys_alike(monkeypatch):
+    """device cuda without a GPU: an error naming the stage's key, encoder and co-training alike; an unknown key of
+    the cotrain section: an error naming it, as for the encoder; the section's own non-recipe keys pass."""
+    from neuroreg.encoder.train import EncoderConfig, resolve_device
+
+    monkeypatch.delenv("NEUROREG_FAKE_GPUS", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(InputError, match="encoder.device: cuda asked for"):
+        resolve_device("cuda")
+    with pytest.raises(InputError, match=r"cotrain: unknown keys \['epochz'\]"):
+        train.Recipe.from_config({"epochs": 2, "epochz": 3})
+    with pytest.raises(InputError, match=r"encoder: unknown keys \['epochz'\]"):
+        EncoderConfig.from_dict({"epochz": 3})
+    assert train.Recipe.from_config({"epochs": 2, "conditions": ["none"], "threads": 1}, seed=0).epochs == 2
 
 
 def test_several_jobs_per_gpu_fill_every_gpu_first(tmp_path, monkeypatch):
@@ -417,7 +437,7 @@ def test_rule_trains_every_condition_and_the_gamma_table(tmp_path):
     for t, a in runs:
         d = tmp_path / f"results/cotrain/{t}/alpha{a}/seed0"
         assert (d / "model.pt").exists() and (d / "history.csv").exists() and not (d / "checkpoint.pt").exists()
-        assert json.load(open(d / "metrics.json"))["target"] == t
+        assert json.load(open(d / "metrics.json"))["condition"] == t
     assert not (tmp_path / "results/cotrain/vgg").exists()  # no VGG19 weights: no vgg condition
     table = pd.read_csv(tmp_path / "results/tables/gamma.csv")
     assert list(table["alpha"]) == [0.0, 4.0] and table.filter(like="gamma_").iloc[0].tolist() == [0.2] * 5
@@ -460,7 +480,7 @@ def test_the_fast_path_follows_the_plain_fp32_loop_over_the_first_steps(tiny):
     from neuroreg.cotrain import similarity_loss as sl
     fast = train.train(tiny_recipe(epochs=1, precision="bf16", channels_last=True, lr=0.01), cifar, stimuli, device="cpu")[2]
     gram = sl.centered_cosine_similarity
-    sl.centered_cosine_similarity = sl.centered_cosine_similarity_direct
+    sl.centered_cosine_similarity = measures.centered_cosine_similarity_direct
     try:
         plain = train.train(tiny_recipe(epochs=1, precision="fp32", channels_last=False, lr=0.01), cifar, stimuli, device="cpu")[2]
     finally:
@@ -524,10 +544,10 @@ def test_stimulus_every_k_is_deterministic_and_resumes(tmp_path, tiny, monkeypat
     again, _, _ = train.train(r, cifar, stimuli, device="cpu")
     _assert_identical(_weights(full), _weights(again))
     ckpt = tmp_path / "ckpt.pt"
-    monkeypatch.setenv(train.CRASH_ENV, str(math.ceil(len(cifar.train_labels) / r.batch_size) + 1))
+    monkeypatch.setenv(hooks.CRASH_ENV, str(math.ceil(len(cifar.train_labels) / r.batch_size) + 1))
     with pytest.raises(RuntimeError, match="simulated crash"):
         train.train(r, cifar, stimuli, device="cpu", checkpoint_path=ckpt)
-    monkeypatch.delenv(train.CRASH_ENV)
+    monkeypatch.delenv(hooks.CRASH_ENV)
     resumed, resumed_mixer, _ = train.train(r, cifar, stimuli, device="cpu", checkpoint_path=ckpt)
     _assert_identical(_weights(full), _weights(resumed))
     _assert_identical(full_mixer.state_dict(), resumed_mixer.state_dict())

@@ -8,7 +8,7 @@ the 36 x 64 stimuli, on CPUs with AVX-512 but without AMX, and on any AVX-512 CP
 ``ONEDNN_MAX_CPU_ISA=AVX512_CORE`` or ``AVX512_CORE_BF16``. The AVX2 kernel (8-channel blocks) hangs the same
 way below 8 input channels (width 4; ``ONEDNN_MAX_CPU_ISA=AVX2``). ``resnet.Downsample`` computes that convolution as a
 stride-1 one on the subsampled input instead. Each kernel runs in a subprocess, so a crash is a failed test
-with its message, not a dead test run. README, "Troubleshooting".
+with its message, not a dead test run. docs/OPERATIONS.md, "Troubleshooting".
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neuroreg.cotrain import resnet
+from neuroreg import resnet
 
 # The trigger, torch only: what to run to report or check the bug (python -c "$REPRO" with the ISA below).
 REPRO = textwrap.dedent("""
@@ -38,7 +38,7 @@ REPRO = textwrap.dedent("""
 # The co-training network's passes, as the trainer runs them (channels_last, fp32 and bf16 autocast).
 NETWORK = textwrap.dedent("""
     import torch
-    from neuroreg.cotrain import resnet
+    from neuroreg import resnet
     for width in (4, 8, 16):
         for shape in ((36, 64), (32, 32)):
             for amp in (False, True):

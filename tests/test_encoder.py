@@ -12,9 +12,9 @@ from neuroreg.encoder import metrics as M
 from neuroreg.encoder.model import Encoder
 from neuroreg.encoder.readout import GaussianReadout
 from neuroreg.encoder.run import load_model, train_scan
-from neuroreg.encoder.train import poisson_loss
+from neuroreg.measures import poisson_loss
 from neuroreg.ingest.scan import Scan, write_scan
-from neuroreg.io import InputError
+from neuroreg.files import InputError
 from neuroreg.measures import pearson
 
 

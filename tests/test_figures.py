@@ -8,6 +8,7 @@ import pytest
 
 from neuroreg.figures import paper_vs_run as pvr
 from neuroreg.figures import robustness as fr
+from neuroreg.figures import runs
 
 LEVELS = [0.0, 0.05, 0.1, 0.2]
 CONDS = ["none", "neural_model", "shuffle"]
@@ -39,7 +40,7 @@ def assert_written(path):
 
 def test_sem_on_a_hand_case():
     df = pd.DataFrame({"condition": ["a"] * 3 + ["b"], "level": [0.1] * 4, "accuracy": [0.2, 0.4, 0.6, 0.5]})
-    s = fr.mean_sem(df, ["condition", "level"], "accuracy").set_index("condition")
+    s = runs.mean_sem(df, ["condition", "level"], "accuracy").set_index("condition")
     # a: mean 0.4, sample sd 0.2, SEM 0.2 / sqrt(3)
     assert s.loc["a", "mean"] == pytest.approx(0.4)
     assert s.loc["a", "sem"] == pytest.approx(0.2 / np.sqrt(3))
@@ -52,16 +53,16 @@ def test_read_runs_takes_condition_alpha_seed_from_the_path(tmp_path):
         d = tmp_path / "results" / "robustness" / t / f"alpha{a}" / f"seed{s}"
         d.mkdir(parents=True)
         pd.DataFrame({"level": [0.0, 0.1], "accuracy": [0.9, 0.5]}).to_csv(d / "noise.csv", index=False)
-    df = fr.read_runs(sorted((tmp_path / "results").rglob("noise.csv")))
+    df = runs.read_runs(sorted((tmp_path / "results").rglob("noise.csv")))
     assert set(df["condition"]) == {"none", "neural_model"}
     assert df[df["condition"] == "neural_model"]["alpha"].iloc[0] == 20.0
     assert df[df["condition"] == "neural_model"]["seed"].iloc[0] == 1
     with pytest.raises(ValueError, match="alpha"):
-        fr.read_runs([tmp_path / "noise.csv"])
+        runs.read_runs([tmp_path / "noise.csv"])
 
 
 def test_noisy_examples_match_the_robustness_noise():
-    from neuroreg.robustness.noise import add_noise, draw_noise
+    from neuroreg.noise import add_noise, draw_noise
 
     imgs = np.random.default_rng(1).integers(0, 255, (5, 8, 8), dtype=np.uint8)
     a = fr.noisy_examples(imgs, LEVELS, noise_seed=3, index=2)
@@ -74,7 +75,7 @@ def test_noisy_examples_match_the_robustness_noise():
 
 
 def test_fig4_noise_robustness(tmp_path):
-    summary = fr.mean_sem(noise_table(), ["condition", "level"], "accuracy")
+    summary = runs.mean_sem(noise_table(), ["condition", "level"], "accuracy")
     ex = fr.noisy_examples(np.random.default_rng(0).integers(0, 255, (3, 32, 32), dtype=np.uint8), LEVELS, 0)
     fr.plot_noise_robustness(summary, tmp_path / "fig4a.png", examples=ex)
     assert_written(tmp_path / "fig4a.png")
@@ -98,7 +99,7 @@ def test_fig5_adversarial_steps(tmp_path):
 
 def test_fig6_alpha_sweep(tmp_path):
     df = noise_table().assign(alpha=lambda d: d["condition"].map({"none": 0.0, "neural_model": 4.0, "shuffle": 16.0}))
-    fr.plot_alpha_sweep(fr.mean_sem(df, ["alpha", "level"], "accuracy"), tmp_path / "fig6.png")
+    fr.plot_alpha_sweep(runs.mean_sem(df, ["alpha", "level"], "accuracy"), tmp_path / "fig6.png")
     assert_written(tmp_path / "fig6.png")
 
 
@@ -253,3 +254,28 @@ def test_a_failed_sanity_check_is_beside_its_numbers(tmp_path):
     assert (pvr.paper_vs_run(noise_table(), adv_table(), corr)["checks"] == "").all()  # no checks given
     fr.plot_adversarial_norms(adv_table(), tmp_path / "fig7.png", checks=checks)
     assert_written(tmp_path / "fig7.png")
+
+
+def test_partial_correlation_against_the_formula_and_the_probe_tables(tmp_path):
+    """One covariate: r_xy.z = (r_xy - r_xz r_yz) / sqrt((1 - r_xz^2)(1 - r_yz^2)); the table's interval holds r."""
+    from neuroreg.figures import frequency as ff
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=40)
+    x, y = z + rng.normal(size=40), 0.5 * z + rng.normal(size=40) + 0.3 * rng.normal(size=40)
+    r = np.corrcoef([x, y, z])
+    want = (r[0, 1] - r[0, 2] * r[1, 2]) / np.sqrt((1 - r[0, 2] ** 2) * (1 - r[1, 2] ** 2))
+    assert ff.partial_correlation(x, y, z[:, None]) == pytest.approx(want, abs=1e-12)
+    assert ff.partial_correlation(z + x, z + x + 0 * y, z[:, None]) == pytest.approx(1.0)
+    freq = pd.DataFrame({"condition": "none", "alpha": 0.0, "seed": [0] * 3 + [1] * 3,
+                         "filter": ["clean", "low", "high"] * 2, "cutoff": [0, 4, 4] * 2,
+                         "accuracy": [0.5, 0.3, 0.1, 0.6, 0.3, 0.3]})
+    lfr = ff.lfr_table(freq)
+    assert lfr["lfr"].tolist() == pytest.approx([0.4, 0.0]) and lfr["clean"].tolist() == [0.5, 0.6]
+    table = pd.DataFrame({"b": x, "s": y, "clean": z, "lfr": rng.normal(size=40)})
+    out = ff.partial_correlations(table, "b", ["s"], n_boot=300)
+    row = out.iloc[0]
+    assert row["n_models"] == 40 and row["ci_low"] < row["partial_r"] < row["ci_high"]
+    assert row["partial_r"] == pytest.approx(ff.partial_correlation(x, y, table[["clean", "lfr"]]))
+    ff.plot_frequency(freq, lfr, tmp_path / "fig13.png")
+    assert (tmp_path / "fig13.png").stat().st_size > 1000

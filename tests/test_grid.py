@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from neuroreg import conditions
 from neuroreg import config as C
 from neuroreg import grid, seeds
 from neuroreg.ingest.registry import SOURCES
-from neuroreg.io import InputError
+from neuroreg.files import InputError
 from neuroreg.robustness.attacks import ATTACKS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,11 +30,11 @@ def quick():
 def test_names_agree_with_the_schema():
     s = C.schema()
     pattern = re.compile(s["$defs"]["condition"]["pattern"])
-    for name in grid.CONDITIONS + tuple(grid.MTL_RESPONSES) + ("cka_neural_model", "logcka_shuffle", "blur1.5",
+    for name in conditions.CONDITIONS + tuple(conditions.MTL_RESPONSES) + ("cka_neural_model", "logcka_shuffle", "blur1.5",
                                                                 "blurbest_mtl_model", "blur2_neural_model"):
-        assert pattern.fullmatch(name) and grid.parse_condition(name).name == name
-        assert name.split("_")[0].rstrip("0123456789.") in s["$defs"]["condition"]["description"] or name in grid.CONDITIONS
-    assert tuple(s["properties"]["similarity"]["properties"]["targets"]["items"]["enum"]) == grid.TARGETS
+        assert pattern.fullmatch(name) and conditions.parse(name).name == name
+        assert name.split("_")[0].rstrip("0123456789.") in s["$defs"]["condition"]["description"] or name in conditions.CONDITIONS
+    assert tuple(s["properties"]["similarity"]["properties"]["targets"]["items"]["enum"]) == conditions.TARGETS
     assert tuple(s["properties"]["stages"]["items"]["enum"]) == grid.STAGES == tuple(s["properties"]["stages"]["default"])
     source = s["properties"]["recordings"]["additionalProperties"]["properties"]["source"]["enum"]
     assert tuple(source) == tuple(SOURCES)
@@ -132,7 +133,7 @@ def test_priorities_start_what_gates_the_most_work(default):
 
 
 def test_paths_and_alpha_labels():
-    assert grid.alpha_label(20) == "20" and grid.alpha_label(0.5) == "0.5" and grid.alpha_label(0) == "0"
+    assert conditions.alpha_label(20) == "20" and conditions.alpha_label(0.5) == "0.5" and conditions.alpha_label(0) == "0"
     assert grid.cotrain_path("none", "0", "1", "model.pt") == "<results>/cotrain/none/alpha0/seed1/model.pt"
     assert grid.robustness_path("shuffle", "20", "0", "noise.csv") == "<results>/robustness/shuffle/alpha20/seed0/noise.csv"
     assert grid.cifar100_path("cotrain", "none", "0", "0", "x") == "<results>/cifar100/cotrain/none/alpha0/seed0/x"

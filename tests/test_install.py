@@ -2,7 +2,7 @@
 
 - Snakemake: the Snakefile's `min_version` and pyproject's `snakemake>=` name the same version, the
   first that runs the Snakefile. Measured by installing each release into a scratch venv and
-  dry-running the Snakefile (README, "Quick start"): 9.11.9 cannot parse `pathvars:` (first in 9.12),
+  dry-running the Snakefile (docs/OPERATIONS.md, "Python and Snakemake versions"): 9.11.9 cannot parse `pathvars:` (first in 9.12),
   9.12.0-9.16.3 stop at a callable `priority:` ("Priority values have to be numeric"), 9.17.0 runs it.
 - Python: pyproject's `requires-python` is what the pinned dependencies need, no more and no less.
 - envs/neuroreg.yaml: pins what pyproject pins, names no repository path (Snakemake copies it under

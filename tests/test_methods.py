@@ -13,16 +13,18 @@ import math
 import h5py
 import numpy as np
 import pandas as pd
+import neuroreg_test_hooks as hooks
 import pytest
 import torch
 
-from neuroreg import grid
-from neuroreg.cotrain import data, multitask, resnet, train
-from neuroreg.cotrain.jobs import condition_recipe
+from neuroreg import conditions, grid
+from neuroreg.cotrain import data, multitask, train
+from neuroreg.similarity import responses as response_sets
+from neuroreg import resnet
 from neuroreg.cotrain.similarity_loss import LayerMixer, center_gram, cka_loss, feature_kernel, linear_cka
 from neuroreg.figures.methods import methods_table, per_model_scores
-from neuroreg.io import InputError
-from neuroreg.robustness import blur
+from neuroreg.files import InputError
+from neuroreg.cotrain import blur
 
 from conftest import torch_threads
 from test_cotrain import _assert_identical, _weights, tiny, tiny_recipe, write_cifar, write_stimuli  # noqa: F401
@@ -129,11 +131,11 @@ def test_mtl_training_is_deterministic_and_resumes_to_identical_weights(tmp_path
     assert all(np.isfinite(row["similarity_loss"]) for row in full_hist)
     ckpt = tmp_path / "ckpt.pt"
     steps = math.ceil(len(cifar.train_labels) / r.batch_size)
-    monkeypatch.setenv(train.CRASH_ENV, str(steps + 1))
+    monkeypatch.setenv(hooks.CRASH_ENV, str(steps + 1))
     with pytest.raises(RuntimeError, match="simulated crash"):
         train.train(r, cifar, responses, device="cpu", checkpoint_path=ckpt)
     assert "head" in torch.load(ckpt, weights_only=True)
-    monkeypatch.delenv(train.CRASH_ENV)
+    monkeypatch.delenv(hooks.CRASH_ENV)
     resumed, _, hist = train.train(r, cifar, responses, device="cpu", checkpoint_path=ckpt)
     _assert_identical(_weights(full), _weights(resumed))
     assert [h["similarity_loss"] for h in hist] == [h["similarity_loss"] for h in full_hist]
@@ -146,10 +148,10 @@ def test_cka_and_blur_training_is_deterministic_and_resumes(tmp_path, tiny, monk
     stim = stimuli if r.alpha > 0 else None
     full, _, _ = train.train(r, cifar, stim, device="cpu")
     steps = math.ceil(len(cifar.train_labels) / r.batch_size)
-    monkeypatch.setenv(train.CRASH_ENV, str(steps + 1))
+    monkeypatch.setenv(hooks.CRASH_ENV, str(steps + 1))
     with pytest.raises(RuntimeError):
         train.train(r, cifar, stim, device="cpu", checkpoint_path=tmp_path / "c.pt")
-    monkeypatch.delenv(train.CRASH_ENV)
+    monkeypatch.delenv(hooks.CRASH_ENV)
     resumed, _, _ = train.train(r, cifar, stim, device="cpu", checkpoint_path=tmp_path / "c.pt")
     _assert_identical(_weights(full), _weights(resumed))
     plain, _, _ = train.train(tiny_recipe(**{**kw, "blur_sigma": 0.0, "loss": "arctanh"}), cifar, stim, device="cpu")
@@ -164,7 +166,7 @@ def test_response_sets_by_hand_and_their_loader(tmp_path, kind):
 
     inputs, stim = _write_inputs(tmp_path)
     out = tmp_path / "out" / f"{kind}.h5"
-    info = multitask.build_responses(kind, out, inputs, stim, seed=4)
+    info = response_sets.build_responses(kind, out, inputs, stim, seed=4)
     assert info == {"n_images": 20, "n_neurons": 12}
     expected = []
     for p in inputs.values():
@@ -197,7 +199,7 @@ def test_response_sets_refuse_negative_rates_and_leave_no_output(tmp_path):
         f["responses"][3, 2] = -0.5
     out = tmp_path / "model.h5"
     with pytest.raises(InputError, match="negative responses") as err:
-        multitask.build_responses("model", out, inputs, stim)
+        response_sets.build_responses("model", out, inputs, stim)
     assert "predictions_1.h5" in str(err.value) and not out.exists()
 
 
@@ -228,7 +230,7 @@ def test_blur_layer_has_no_trainable_parameters_and_keeps_the_mean_intensity():
 
 def test_blur_model_round_trips_through_metrics(tmp_path, tiny):
     from neuroreg.cotrain import outputs
-    from neuroreg.robustness.io import load_model
+    from neuroreg.robustness.loading import load_model
 
     _, cifar, _ = tiny
     r = tiny_recipe(alpha=0.0, epochs=1, blur_sigma=2.0)
@@ -275,7 +277,7 @@ def test_blur_selection_refuses_images_the_runs_trained_on(tmp_path):
 
 # ---------------------------------------------------------------- condition names
 def test_condition_names_parse():
-    c = grid.parse_condition
+    c = conditions.parse
     assert c("none").kind == "none" and c("neural_model").loss == "arctanh"
     assert (c("logcka_neural_model").loss, c("logcka_neural_model").target) == ("logcka", "neural_model")
     assert c("cka_shuffle").target == "shuffle" and c("neural_model_v1_a1_s1").kind == "similarity"
@@ -289,8 +291,8 @@ def test_condition_names_parse():
                      ("blurbest", "blurbest' alone"), ("blur1_blur2", "one blur"), ("cka_none", "unknown")):
         with pytest.raises(InputError, match=why):
             c(bad)
-    assert condition_recipe(c("blur2.5")) == {"regularizer": "similarity", "loss": "arctanh", "blur_sigma": 2.5}
-    assert condition_recipe(c("mtl_data"))["regularizer"] == "mtl"
+    assert c("blur2.5").recipe() == {"regularizer": "similarity", "loss": "arctanh", "blur_sigma": 2.5}
+    assert c("mtl_data").recipe()["regularizer"] == "mtl"
 
 
 def _cfg(**cotrain):

@@ -55,7 +55,7 @@ def test_the_installed_package_gives_a_working_api(installed, tmp_path):
     _, site = installed
     code = (
         "import neuroreg, torch\n"
-        "from neuroreg.cotrain import resnet, train\n"
+        "from neuroreg import resnet\nfrom neuroreg.cotrain import train\n"
         "from neuroreg.regularize import NeuralRegularizer\n"
         f"assert neuroreg.__file__.startswith({str(site)!r}), neuroreg.__file__\n"
         "assert train.Recipe().layers == (1, 5, 9, 13, 17)\n"

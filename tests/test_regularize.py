@@ -10,10 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from neuroreg import regularize
-from neuroreg.cotrain import data, multitask, resnet, train
+from neuroreg.cotrain import data, multitask, train
+from neuroreg import resnet
 from neuroreg.cotrain.data import target_block, to_float
 from neuroreg.cotrain.similarity_loss import LayerMixer, cka_loss, similarity_loss
-from neuroreg.io import InputError
+from neuroreg.files import InputError
 from neuroreg.regularize import NeuralRegularizer
 
 from conftest import torch_threads

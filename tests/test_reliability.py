@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from neuroreg.reliability import oracle as rel
-from neuroreg.io import InputError
-from neuroreg.reliability.io import (fluctuations, read_fluctuations, run_reliability, scan_reliability,
+from neuroreg.files import InputError
+from neuroreg.reliability.results import (fluctuations, read_fluctuations, run_reliability, scan_reliability,
                                      shared_group, write_fluctuations)
 from neuroreg.ingest.scan import write_scan
 

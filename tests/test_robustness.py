@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
 from neuroreg.robustness import attacks as A
-from neuroreg.robustness import checks, minimal, noise
+from neuroreg import noise
+from neuroreg.robustness import checks, minimal
 from neuroreg.robustness.parallel import run_minimal_parallel
 
 
@@ -260,22 +262,22 @@ def test_brendel_bethge_parallel_matches_single_and_analytic():
 def test_bad_inputs_raise_input_error(tmp_path):
     import h5py
 
-    from neuroreg.io import InputError
-    from neuroreg.robustness import io
+    from neuroreg.files import InputError
+    from neuroreg.robustness import loading
 
     (tmp_path / "metrics.json").write_text('{"target": "none"}')
     with pytest.raises(InputError, match="metrics.json: model: missing"):
-        io.load_model(tmp_path / "model.pt", tmp_path / "metrics.json")
+        loading.load_model(tmp_path / "model.pt", tmp_path / "metrics.json")
     (tmp_path / "metrics.json").write_text('{"model": {"arch": "resnet18", "num_classes": 10, "width": 8}}')
     (tmp_path / "model.pt").write_bytes(b"not a state dict")
     with pytest.raises(InputError, match="model.pt"):
-        io.load_model(tmp_path / "model.pt", tmp_path / "metrics.json")
+        loading.load_model(tmp_path / "model.pt", tmp_path / "metrics.json")
     with h5py.File(tmp_path / "c.h5", "w") as h:
         h["test/images"] = np.zeros((4, 32, 32), np.uint8)
         h["test/labels"] = np.zeros(3, np.int64)
         h.attrs["classes"], h.attrs["n_classes"] = ["a", "b"], 2
     with pytest.raises(InputError, match="test/labels"):
-        io.load_test(tmp_path / "c.h5")
+        loading.load_test(tmp_path / "c.h5")
 
 
 def near_boundary(model, distances, seed=2):
@@ -350,7 +352,7 @@ def test_bn_recalibration_changes_only_the_running_statistics():
     """robustness.bn.recalibrate: each BatchNorm's running mean and variance become the average of its batch
     statistics over the training images with the final weights (by hand for the first layer: two full batches of
     64, the last 2 images dropped); nothing else in the state dict moves, and the input model is untouched."""
-    from neuroreg.cotrain import resnet
+    from neuroreg import resnet
     from neuroreg.robustness import bn
 
     torch.manual_seed(0)
@@ -376,3 +378,35 @@ def test_bn_recalibration_changes_only_the_running_statistics():
     assert list(bn.variants(model, ["trained"], None)) == ["trained"]
     with pytest.raises(ValueError, match="needs CIFAR-10 training images"):
         bn.variants(model, ["cifar"], None)
+
+
+def test_frequency_filters_by_hand():
+    """A constant image plus one cosine of 3 cycles across: a low-pass at 2 keeps the constant, at 4 the whole image;
+    a high-pass at 2 keeps it whole, at 4 only the constant; the two are complementary around the mean."""
+    from neuroreg.robustness import frequency as Fq
+
+    col = np.arange(32)
+    img = (128 + 60 * np.cos(2 * np.pi * 3 * col / 32))[None, None, :].repeat(32, 1).astype(np.uint8)
+    mean = np.full_like(img, int(round(img.mean())))
+    assert np.abs(Fq.filtered(img, 2, "low").astype(int) - img.mean()).max() <= 1
+    assert np.abs(Fq.filtered(img, 4, "low").astype(int) - img).max() <= 1
+    assert np.abs(Fq.filtered(img, 2, "high").astype(int) - img).max() <= 1
+    assert np.abs(Fq.filtered(img, 4, "high").astype(int) - mean).max() <= 1
+    assert Fq.radius(4, 4)[0, 1] == 1 and Fq.radius(4, 4)[1, 1] == pytest.approx(2 ** 0.5)
+    with pytest.raises(ValueError, match="cutoff"):
+        Fq.filtered(img, 0, "low")
+
+
+def test_low_frequency_reliance_by_hand_and_on_a_model():
+    from neuroreg.robustness import frequency as Fq
+
+    t = pd.DataFrame({"filter": ["clean", "low", "low", "high", "high"], "cutoff": [0, 2, 4, 2, 4],
+                      "accuracy": [0.8, 0.4, 0.6, 0.2, 0.0], "n_images": 10})
+    assert Fq.low_frequency_reliance(t) == pytest.approx((0.5 - 0.1) / 0.8)
+    model = Linear2().eval()
+    x, y = data(model, n=12)
+    table = Fq.frequency_accuracy(model, (x * 255).round().to(torch.uint8), y, [2, 4, 8])
+    assert list(table["filter"]) == ["clean"] + ["low"] * 3 + ["high"] * 3
+    assert table["accuracy"].between(0, 1).all() and (table["n_images"] == 12).all()
+    with pytest.raises(ValueError, match="cutoffs"):
+        Fq.frequency_accuracy(model, (x * 255).to(torch.uint8), y, [])

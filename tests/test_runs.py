@@ -25,7 +25,7 @@ import yaml
 from conftest import REPO, TINY, make_scan
 from neuroreg import config as C
 from neuroreg import plan as P
-from neuroreg.io import InputError
+from neuroreg.files import InputError
 from neuroreg.progress import Progress, duration
 from neuroreg.reliability.checks import MIN_MEDIAN_ORACLE_CORRELATION, signal_check
 from tiny import tiny_config
@@ -104,7 +104,7 @@ def test_a_failing_job_writes_its_error_to_its_log_message_first(tmp_path):
     assert proc.returncode != 0
     log = (tmp_path / "results/bad/logs/scans/my_mouse.log").read_text()
     first = log.splitlines()[0]
-    assert "neuroreg.io.InputError: corrupt.h5: not a readable HDF5 file" in first, log
+    assert "neuroreg.files.InputError: corrupt.h5: not a readable HDF5 file" in first, log
     assert log.index("Traceback (most recent call last)") > log.index("not a readable HDF5 file")
     terminal = proc.stdout + proc.stderr
     assert "not a readable HDF5 file" in terminal and "(traceback in results/bad/logs/scans/my_mouse.log)" in terminal
@@ -264,7 +264,7 @@ def pure_noise_scan(n_neurons=60, seed=3):
 
 
 def test_signal_check_flags_pure_noise_and_passes_a_scan_with_signal():
-    from neuroreg.reliability.io import scan_reliability
+    from neuroreg.reliability.results import scan_reliability
 
     noise = scan_reliability(pure_noise_scan())
     bad = signal_check("my_mouse", noise["oracle_correlation"])

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from neuroreg.io import InputError, atomic_output
+from neuroreg.files import InputError, atomic_output
 from neuroreg.ingest.scan import read_scan, validate, write_scan
 
 from conftest import make_scan

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import make_scan
 from neuroreg.ingest.scan import write_scan
-from neuroreg.io import InputError
+from neuroreg.files import InputError
 from neuroreg.measures import centered_unit_vectors
 from neuroreg.similarity import matrix as sim
 from neuroreg.similarity import targets as st
@@ -250,7 +250,7 @@ def test_random_network_target_is_its_features_similarity(tmp_path):
     """random_network: the untrained network at the seed, eval mode, conv layer k's feature: S equals the centred
     cosine of those features computed here without the module (the network's own forward, cut at the layer), is
     the same for the same seed and differs for another seed or layer; a layer without a feature is an error."""
-    from neuroreg.cotrain import resnet
+    from neuroreg import resnet
     from neuroreg.similarity import content
 
     _, stim = _write_inputs(tmp_path, n_scans=1)

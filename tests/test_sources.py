@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from neuroreg.io import InputError
+from neuroreg.files import InputError
 from neuroreg.ingest.scan import read_scan
 from neuroreg.ingest.registry import ingest, read_recording
 from neuroreg.ingest.trials import stable_image_id

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import SHARED_DATA
-from neuroreg.io import InputError
+from neuroreg.files import InputError
 from neuroreg.ingest.stimuli import PhotoBank, build_stimulus_bank, make_stimulus_bank, read_stimuli
 
 REAL_ZIP = SHARED_DATA / "tiny-imagenet-200-val.zip"

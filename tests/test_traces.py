@@ -20,7 +20,7 @@ import pytest
 from neuroreg.ingest.registry import ingest, read_recording
 from neuroreg.ingest.traces import TrialOptions, trial_responses
 from neuroreg.ingest.virtual_scan import simulate_scan
-from neuroreg.io import InputError
+from neuroreg.files import InputError
 
 pynwb = pytest.importorskip("pynwb")
 

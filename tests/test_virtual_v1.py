@@ -6,7 +6,7 @@ import pytest
 
 from neuroreg.ingest import virtual_scan as vs
 from neuroreg.ingest import virtual_v1 as v1
-from neuroreg.io import InputError
+from neuroreg.files import InputError
 from neuroreg.ingest.scan import read_scan
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from .io import InputError
+from .files import InputError
 
 PACKAGE = Path(__file__).resolve().parent  # workflow/neuroreg/ in the repository, site-packages/neuroreg/ installed
 SCHEMA_PATH = PACKAGE / "config.schema.yaml"  # package data: an installed neuroreg (pip install .) carries it

@@ -68,7 +68,8 @@ def cotrain_step(spec: dict, device) -> float:
     stimulus batch and similarity loss of Eq. 8-10), ``n_classes``, ``stimulus_shape`` (H, W)."""
     import torch
 
-    from .cotrain import data, resnet, train
+    from . import resnet
+    from .cotrain import data, train
     from .cotrain.similarity_loss import LayerMixer
 
     r = train.Recipe.from_config(spec["cotrain"], alpha=1.0 if spec["stimuli"] else 0.0, seed=0)
@@ -108,7 +109,8 @@ def encoder_step(spec: dict, device) -> float:
     import torch
 
     from .encoder.model import Encoder
-    from .encoder.train import EncoderConfig, poisson_loss
+    from .encoder.train import EncoderConfig
+    from .measures import poisson_loss
 
     cfg = EncoderConfig.from_dict(spec["encoder"])
     h, w = spec["image_shape"]
@@ -139,7 +141,7 @@ def resnet_per_image(spec: dict, device, backward: bool) -> float:
     attacks' search model of ``robustness.precision: bf16``)."""
     import torch
 
-    from .cotrain.resnet import build
+    from .resnet import build
 
     cfg, batch = spec["cotrain"], 64
     model = build(arch=cfg["arch"], num_classes=spec["n_classes"], width=cfg["width"], layers=cfg["layers"])
@@ -199,7 +201,7 @@ def measure_here(specs: list[dict], cache: Path | None = CACHE, remeasure: bool 
         if time.perf_counter() - t0 >= CACHE_MIN_S:
             new[k] = out[key(spec)]
     if cache is not None and new:
-        from .io import atomic_output
+        from .files import atomic_output
 
         with atomic_output(cache) as tmp:
             tmp.write_text(json.dumps({**stored, **new}, indent=1, sort_keys=True))

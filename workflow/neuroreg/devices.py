@@ -1,4 +1,4 @@
-"""Which device a training job uses: one GPU per job, or the CPU with a warning.
+"""Which device a job uses: one GPU per job; without a GPU, the CPU under `auto` and an error under `cuda`.
 
 Snakemake's ``gpu`` resource limits how many GPU jobs run at once, but it does not say
 *which* GPU a job gets (it sets no ``CUDA_VISIBLE_DEVICES``). So each job claims a GPU
@@ -27,7 +27,7 @@ free slot level over all GPUs, so every GPU gets its first job before any gets a
 Run Snakemake with ``--resources gpu=<n_gpus * k>`` to match (``python -m
 neuroreg.devices`` prints that argument for this machine).
 
-For tests, ``NEUROREG_FAKE_GPUS=<n>`` pretends n GPUs are visible to :func:`gpu_slot`.
+The tests pretend GPUs are visible by patching :func:`visible_gpu_count` and :func:`use_gpu` (tests/hooks).
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ import warnings
 from pathlib import Path
 
 import torch
+
+from .files import InputError
 
 log = logging.getLogger(__name__)
 _HELD: list = []  # open lock files: they hold the claim for the life of the process
@@ -160,8 +162,9 @@ def release() -> None:
         f.close()
 
 
-def select_device(preference: str = "auto", lock_dir="results/.gpu_locks") -> torch.device:
-    """'cpu' -> CPU; 'auto' | 'cuda' -> a GPU of its own (see module doc), or the CPU (logged; a warning for 'cuda').
+def select_device(preference: str = "auto", lock_dir="results/.gpu_locks", key: str = "device") -> torch.device:
+    """'cpu' -> CPU; 'auto' -> a GPU of its own (see module doc), or the CPU (logged); 'cuda' -> a GPU of its own,
+    or an InputError naming the config ``key`` (every stage alike: a GPU asked for by name is not silently a CPU).
 
     ``lock_dir`` is shared by every run in the working directory (``results/.gpu_locks``, not below a
     run's folder), so jobs of two runs started at once never take the same GPU. A job whose GPUs a
@@ -170,16 +173,16 @@ def select_device(preference: str = "auto", lock_dir="results/.gpu_locks") -> to
         raise ValueError(f"device: {preference!r} is not auto, cpu or cuda")
     if preference == "cpu":
         return torch.device("cpu")
-    fake = os.environ.get("NEUROREG_FAKE_GPUS")
-    n = int(fake) if fake else (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    n = visible_gpu_count()
     given = scheduler_gpus()
     if n == 0:
         if given:  # a GPU was asked for and granted, and this torch cannot use it: say so wherever it runs
             warnings.warn(f"{given[0]} was given GPU {given[2]}, but torch {torch.__version__} sees no GPU "
                           f"(a CPU-only build?): running on the CPU", RuntimeWarning, stacklevel=2)
-        elif preference == "cuda":  # asked for by name: say so in the terminal too
-            warnings.warn("device cuda asked for, but no GPU is visible: running on the CPU", RuntimeWarning, stacklevel=2)
-        else:  # 'auto': the run's plan (neuroreg.plan) warned once for the whole run; the job's log says it again
+        if preference == "cuda":  # asked for by name
+            raise InputError(None, key, f"cuda asked for, but torch {torch.__version__} sees no GPU: use auto "
+                                        f"(a GPU where there is one, else the CPU) or cpu")
+        if not given:  # 'auto': the run's plan (neuroreg.plan) warned once for the whole run; the job's log says it again
             log.info("no GPU visible: running on the CPU")
         return torch.device("cpu")
     k = jobs_per_gpu()
@@ -192,9 +195,18 @@ def select_device(preference: str = "auto", lock_dir="results/.gpu_locks") -> to
     else:
         i = gpu_slot(n, lock_dir, jobs_per_gpu=k)
         log.info("using GPU %d of %d (physical id %s, up to %d jobs per GPU)", i, n, visible_gpu_ids(n)[i], k)
-    if not fake:
-        torch.cuda.set_device(i)
+    use_gpu(i)
     return torch.device("cuda", i)
+
+
+def visible_gpu_count() -> int:
+    """How many CUDA devices this process sees (0 without CUDA)."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def use_gpu(i: int) -> None:
+    """Make GPU ``i`` this process's current CUDA device."""
+    torch.cuda.set_device(i)
 
 
 def local_resources(n_gpus: int | None = None, per_gpu: int | None = None, mem_fraction: float = 0.9) -> dict:
@@ -203,8 +215,7 @@ def local_resources(n_gpus: int | None = None, per_gpu: int | None = None, mem_f
     ``n_gpus`` defaults to the visible CUDA devices, ``per_gpu`` to ``NEUROREG_JOBS_PER_GPU``.
     """
     if n_gpus is None:
-        fake = os.environ.get("NEUROREG_FAKE_GPUS")
-        n_gpus = int(fake) if fake else (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+        n_gpus = visible_gpu_count()
     per_gpu = jobs_per_gpu() if per_gpu is None else per_gpu
     mem_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
     return {"gpu": n_gpus * per_gpu, "mem_mb": int(mem_mb * mem_fraction)}

@@ -18,7 +18,7 @@ and images, shared by every model, the second.
   ``tests/test_effects.py`` measures the coverage of this one on simulated data with a known answer.
 * :func:`mean_interval`: a mean over seeds with its t interval (the final gamma).
 * :func:`verdict`: holds / does not hold / inconclusive from an interval, the null value and the paper's
-  effect (README, "The verdict").
+  effect (docs/RESULTS.md, "The verdict").
 * :func:`detectable_effect`: the smallest effect a design with this standard error detects at 5 %
   two-sided with 80 % power, (t(0.975, df) + t(0.8, df)) x SE.
 """
@@ -171,7 +171,7 @@ def bootstrap_medians(v, s, t, i, shape, *, n_boot: int = 2000, seed: int = 0, c
 
 
 def verdict(lo: float, hi: float, paper: float, null: float = 0.0) -> str:
-    """One word for a claim from its 95 % interval [lo, hi] (README, "The verdict").
+    """One word for a claim from its 95 % interval [lo, hi] (docs/RESULTS.md, "The verdict").
 
     The paper's side is the side of ``null`` where ``paper`` lies (above when the paper gives no size,
     ``paper`` NaN). holds: the interval lies on the paper's side of ``null``. does not hold: it excludes the

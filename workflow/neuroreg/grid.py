@@ -2,8 +2,9 @@
 
 Everything the rules need to know *which* jobs exist lives here, as functions of the validated
 config (:func:`neuroreg.config.load`), so the rule files only wire files together. A run is a
-``(target, alpha, seed)`` triple of strings as they appear in paths:
-``<results>/cotrain/{target}/alpha{alpha}/seed{seed}/`` (CIFAR-100: under ``<results>/cifar100/``).
+:class:`neuroreg.conditions.Run` ``(condition, alpha, seed)`` of strings as they appear in paths:
+``<results>/cotrain/{condition}/alpha{alpha}/seed{seed}/`` (CIFAR-100: under ``<results>/cifar100/``); what a
+condition name means is :mod:`neuroreg.conditions`.
 
 Paths start with ``<results>``, the Snakemake path variable (``pathvars``) of the run's results root
 :func:`results_root` = ``results/<run>/`` that the Snakefile sets (logs: ``<logs>`` =
@@ -24,27 +25,15 @@ Snakemake run only the new jobs (and the summaries over them).
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 
-from .io import InputError
+from .conditions import CONTENT_TARGETS, SCAN_TARGETS, Run, parse
+from .files import InputError
 
 #: The stages, in order; config key ``stages`` picks those ``rule all`` builds.
 STAGES = ("data", "reliability", "encoder", "similarity", "cotrain", "robustness", "figures")
-#: Similarity targets built from the scans (Eq. 2, 6 and the controls), then the VGG19 one.
-SCAN_TARGETS = ("neural_model", "neural_data", "shuffle", "ground_truth")
-#: Targets from the stimuli alone, no brain data (neuroreg.similarity.content): the controls of "is the gain neural?".
-CONTENT_TARGETS = ("pixel", "random_network")
-TARGETS = SCAN_TARGETS + ("vgg",) + CONTENT_TARGETS
-#: Co-training conditions: no similarity loss, or one of the targets.
-CONDITIONS = ("none",) + TARGETS
-#: Multi-task conditions (README, "Other ways to learn from brains"): the response set each one predicts.
-MTL_RESPONSES = {"mtl_model": "model", "mtl_shuffle": "shuffle", "mtl_ground_truth": "ground_truth", "mtl_data": "data"}
-#: Loss forms of a similarity condition, by name prefix: Eq. 8 (none), 1 - linear CKA, log(1 - CKA).
-SIMILARITY_LOSSES = {"cka_": "cka", "logcka_": "logcka"}
-#: Wildcard regexes of the run paths (a condition name: see :func:`parse_condition`).
+#: Wildcard regexes of the run paths (a condition name: :func:`neuroreg.conditions.parse`).
 WILDCARDS = {
-    "target": r"[A-Za-z0-9_.\-]+",
+    "condition": r"[A-Za-z0-9_.\-]+",
     "alpha": r"[0-9]+(\.[0-9]+)?",
     "seed": r"[0-9]+",
 }
@@ -147,102 +136,15 @@ def sweep_target(cfg: dict) -> str:
 
 
 # ---------------------------------------------------------------- co-training runs
-def alpha_label(alpha) -> str:
-    """Alpha as it appears in paths: 20 -> '20', 0.5 -> '0.5'."""
-    return f"{float(alpha):g}"
-
-
-@dataclass(frozen=True)
-class Condition:
-    """What a condition name means (:func:`parse_condition`).
-
-    kind: ``none`` (cross-entropy only), ``similarity`` (Eq. 7 with ``loss`` arctanh (Eq. 8), cka or
-    logcka towards the similarity target ``target``) or ``mtl`` (a readout predicts the response set
-    ``responses`` with the Poisson loss); blur: the sigma (pixels) of the fixed Gaussian low-pass
-    front end as in the name, ``best`` (chosen on held-out images, rule blur_selection) or None.
-    """
-
-    name: str
-    kind: str
-    target: str | None = None
-    loss: str | None = None
-    responses: str | None = None
-    blur: str | None = None
-
-    @property
-    def base(self) -> str:
-        """The condition without its blur front end (``blur1.5_neural_model`` -> ``neural_model``)."""
-        if self.blur is None:
-            return self.name
-        rest = self.name.split("_", 1)
-        return rest[1] if len(rest) == 2 else "none"
-
-
-_BLUR = re.compile(r"blur(?P<sigma>[0-9]+(?:\.[0-9]+)?|best)(?:_(?P<rest>.+))?")
-_SINGLE_SCAN = re.compile(r"neural_model_[A-Za-z0-9_\-]+")
-
-
-def parse_condition(name: str, key: str = "cotrain.conditions") -> Condition:
-    """A condition name -> :class:`Condition`; an unknown name is an InputError naming ``key``.
-
-    * ``none``; a similarity target (``neural_model``, ``neural_data``, ``shuffle``, ``ground_truth``,
-      ``vgg``, ``neural_model_{scan}``): Eq. 7-8;
-    * ``cka_{target}`` / ``logcka_{target}``: the same target with the loss 1 - CKA or log(1 - CKA);
-    * ``mtl_model``, ``mtl_shuffle``, ``mtl_ground_truth``, ``mtl_data``: multi-task co-training;
-    * ``blur{sigma}`` (e.g. ``blur1.5``): the low-pass control, trained like none; ``blur{sigma}_{condition}``
-      and ``blurbest_{condition}``: that condition on top of the blur front end (best: rule blur_selection).
-    """
-    m = _BLUR.fullmatch(name)
-    blur, rest = None, name
-    if m:
-        blur, rest = m["sigma"], m["rest"] or "none"
-        if blur != "best":
-            if float(blur) <= 0:
-                raise InputError("config", key, f"{name!r}: the blur sigma must be > 0 (none is the unblurred network)")
-            if name.split("_", 1)[0] != f"blur{float(blur):g}":
-                raise InputError("config", key, f"{name!r}: write the sigma as {float(blur):g} (blur{float(blur):g})")
-        elif rest == "none":
-            raise InputError("config", key, "'blurbest' alone: the best blur's runs are its blur{sigma} runs; "
-                             "blurbest_{condition} puts a condition on top of it")
-        if _BLUR.fullmatch(rest):
-            raise InputError("config", key, f"{name!r}: one blur front end per condition")
-    if rest == "none":
-        return Condition(name, "none", blur=blur)
-    if rest in MTL_RESPONSES:
-        return Condition(name, "mtl", loss="poisson", responses=MTL_RESPONSES[rest], blur=blur)
-    loss, target = "arctanh", rest
-    for prefix, form in SIMILARITY_LOSSES.items():
-        if rest.startswith(prefix):
-            loss, target = form, rest[len(prefix):]
-    if target in TARGETS or _SINGLE_SCAN.fullmatch(target):
-        return Condition(name, "similarity", target=target, loss=loss, blur=blur)
-    raise InputError("config", key, f"unknown condition {name!r}: use none, a similarity target "
-                     f"({', '.join(TARGETS)}), cka_/logcka_ + a target, {', '.join(MTL_RESPONSES)}, "
-                     "blur{sigma} or blur{sigma}_ / blurbest_ + one of these")
-
-
-def condition_alpha(cfg: dict, name: str) -> float:
-    """The alpha (Eq. 7 weight) of a condition's main-text runs: 0 without a regularizer, cotrain.mtl.alpha
-    for multi-task, cotrain.cka.alpha for a CKA loss, cotrain.alpha for Eq. 8."""
-    c = parse_condition(name)
-    if c.kind == "none":
-        return 0
-    if c.kind == "mtl":
-        return cfg["cotrain"]["mtl"]["alpha"]
-    if c.loss in ("cka", "logcka"):
-        return cfg["cotrain"]["cka"]["alpha"]
-    return cfg["cotrain"]["alpha"]
-
-
 def needed_responses(cfg: dict) -> list[str]:
     """The multi-task response sets (rule mtl_responses) the buildable conditions use."""
-    return list(dict.fromkeys(parse_condition(c).responses for c in conditions(cfg)
-                              if parse_condition(c).kind == "mtl"))
+    return list(dict.fromkeys(parse(c).responses for c in conditions(cfg)
+                              if parse(c).kind == "mtl"))
 
 
 def blur_sweep(cfg: dict) -> list[str]:
     """The plain ``blur{sigma}`` conditions (the low-pass sweep blur_selection chooses among)."""
-    return [c for c in conditions(cfg) if parse_condition(c).blur not in (None, "best") and parse_condition(c).kind == "none"]
+    return [c for c in conditions(cfg) if parse(c).blur not in (None, "best") and parse(c).kind == "none"]
 
 
 def response_scans(cfg: dict, responses: str) -> list[str]:
@@ -254,7 +156,7 @@ def conditions(cfg: dict) -> list[str]:
     """The conditions of ``cotrain.conditions`` this config can build (vgg needs weights, ground_truth virtual scans)."""
     out = []
     for name in cfg["cotrain"]["conditions"]:
-        c = parse_condition(name)
+        c = parse(name)
         if c.kind == "similarity" and c.target == "vgg" and not cfg["data"].get("vgg19_weights"):
             continue
         if "ground_truth" in (c.target, c.responses) and not virtual_scans(cfg):
@@ -269,12 +171,12 @@ def check_conditions(cfg: dict) -> None:
     for key in ("cotrain.conditions", "robustness.adversarial_conditions"):
         section, sub = key.split(".")
         for name in cfg[section][sub]:
-            parse_condition(name, key)
+            parse(name, key)
     for name in cfg["cotrain"].get("condition_seeds", {}):
         if name not in cfg["cotrain"]["conditions"]:
             raise InputError("config", "cotrain.condition_seeds", f"{name!r} is not one of cotrain.conditions "
                              f"({', '.join(cfg['cotrain']['conditions'])})")
-    if any(parse_condition(c).blur == "best" for c in conditions(cfg)):
+    if any(parse(c).blur == "best" for c in conditions(cfg)):
         if not blur_sweep(cfg):
             raise InputError("config", "cotrain.conditions", "a blurbest_ condition needs blur{sigma} conditions "
                              "to choose the best blur from (e.g. blur0.5, blur1.5, blur2.5)")
@@ -290,32 +192,31 @@ def condition_seeds(cfg: dict, condition: str) -> list:
     return list(cfg["cotrain"].get("condition_seeds", {}).get(condition, cfg["cotrain"]["seeds"]))
 
 
-def main_runs(cfg: dict, conds, seeds=None) -> list[tuple[str, str, str]]:
-    """(target, alpha, seed) of the main-text runs of ``conds`` (in their order, those this config
-    builds), each at its :func:`condition_alpha`; every seed of ``seeds``, or of :func:`condition_seeds`."""
+def main_runs(cfg: dict, conds, seeds=None) -> list[Run]:
+    """The main-text runs of the conditions ``conds`` (in their order, those this config builds), each at its alpha
+    (``Condition.alpha``); every seed of ``seeds``, or of :func:`condition_seeds`."""
     built = conditions(cfg)
-    return [(c, alpha_label(condition_alpha(cfg, c)), str(s)) for c in conds if c in built
+    return [Run.of(c, parse(c).alpha(cfg), s) for c in conds if c in built
             for s in (seeds if seeds is not None else condition_seeds(cfg, c))]
 
 
-def sweep_runs(cfg: dict) -> list[tuple[str, str, str]]:
-    """(target, alpha, seed) of the alpha sweep; alpha 0 is the ``none`` run."""
+def sweep_runs(cfg: dict) -> list[Run]:
+    """The runs of the alpha sweep; alpha 0 is the ``none`` run."""
     sweep, target = cfg["cotrain"]["alpha_sweep"], sweep_target(cfg)
-    return [("none" if float(a) == 0 else target, alpha_label(a), str(s)) for a in sweep["alphas"]
-            for s in sweep["seeds"]]
+    return [Run.of("none" if float(a) == 0 else target, a, s) for a in sweep["alphas"] for s in sweep["seeds"]]
 
 
-def figure_runs(cfg: dict) -> list[tuple[str, str, str]]:
+def figure_runs(cfg: dict) -> list[Run]:
     """The main-text runs of every buildable condition (Fig. 4A, the paper-vs-run table)."""
     return main_runs(cfg, conditions(cfg))
 
 
-def cotrain_runs(cfg: dict) -> list[tuple[str, str, str]]:
+def cotrain_runs(cfg: dict) -> list[Run]:
     """Every CIFAR-10 run: the main-text runs and the sweep, each once."""
     return list(dict.fromkeys(figure_runs(cfg) + sweep_runs(cfg)))
 
 
-def adversarial_runs(cfg: dict) -> list[tuple[str, str, str]]:
+def adversarial_runs(cfg: dict) -> list[Run]:
     """The main-text runs of ``robustness.adversarial_conditions``, in the order of ``cotrain.conditions``."""
     wanted = cfg["robustness"]["adversarial_conditions"]
     return main_runs(cfg, [c for c in cfg["cotrain"]["conditions"] if c in wanted])
@@ -325,10 +226,10 @@ def adversarial_runs(cfg: dict) -> list[tuple[str, str, str]]:
 PRIORITY = {"encoder": 100, "corruptions": 95, "similarity": 90, "adversarial": 60, "attacked_cotrain": 50, "cotrain": 10}
 
 
-def cotrain_priority(cfg: dict, target: str, alpha: str, seed: str) -> int:
+def cotrain_priority(cfg: dict, condition: str, alpha: str, seed: str) -> int:
     """A co-training run that is attacked afterwards goes before one that is not, so the attacks
     overlap the remaining trainings instead of trailing after the last one."""
-    attacked = (target, alpha, seed) in adversarial_runs(cfg)
+    attacked = Run(condition, alpha, seed) in adversarial_runs(cfg)
     return PRIORITY["attacked_cotrain" if attacked else "cotrain"]
 
 
@@ -337,8 +238,8 @@ def cifar100_cotrain(cfg: dict) -> dict:
     return {**cfg["cotrain"], **CIFAR100_NETWORK, **cfg.get("cifar100", {})}
 
 
-def cifar100_runs(cfg: dict) -> list[tuple[str, str, str]]:
-    """(target, alpha, seed) of the CIFAR-100 runs; none when ``data.cifar100`` is not set."""
+def cifar100_runs(cfg: dict) -> list[Run]:
+    """The CIFAR-100 runs; none when ``data.cifar100`` is not set."""
     if not cfg["data"].get("cifar100"):
         return []
     c100 = cifar100_cotrain(cfg)
@@ -346,16 +247,16 @@ def cifar100_runs(cfg: dict) -> list[tuple[str, str, str]]:
 
 
 # ---------------------------------------------------------------- paths
-def cotrain_path(target, alpha, seed, name: str) -> str:
-    return f"{RESULTS}/cotrain/{target}/alpha{alpha}/seed{seed}/{name}"
+def cotrain_path(condition, alpha, seed, name: str) -> str:
+    return Run(condition, alpha, seed).path("cotrain", name)
 
 
-def robustness_path(target, alpha, seed, name: str) -> str:
-    return f"{RESULTS}/robustness/{target}/alpha{alpha}/seed{seed}/{name}"
+def robustness_path(condition, alpha, seed, name: str) -> str:
+    return Run(condition, alpha, seed).path("robustness", name)
 
 
-def cifar100_path(stage: str, target, alpha, seed, name: str) -> str:
-    return f"{RESULTS}/cifar100/{stage}/{target}/alpha{alpha}/seed{seed}/{name}"
+def cifar100_path(stage: str, condition, alpha, seed, name: str) -> str:
+    return Run(condition, alpha, seed).path(stage, name, cifar100=True)
 
 
 # ---------------------------------------------------------------- params: what changes one job's output
@@ -363,7 +264,7 @@ def cotrain_params(section: dict, condition: str = "none") -> dict:
     """The recipe of one co-training run: a cotrain (or CIFAR-100) section without the run choices, with
     the method sections only for the conditions that use them (``mtl`` without its alpha: the run's
     alpha is its wildcard), so adding a method retrains none of the other runs."""
-    c = parse_condition(condition)
+    c = parse(condition)
     out = {k: v for k, v in section.items() if k not in RUN_CHOICE_KEYS + EXECUTION_KEYS + METHOD_KEYS}
     if c.kind == "mtl":
         out["mtl"] = {k: v for k, v in section["mtl"].items() if k != "alpha"}

@@ -159,29 +159,36 @@ def _cifar_sizes(cfg: dict, classes: int) -> tuple[int, int]:
     return CIFAR_SIZES[classes]
 
 
+def job_specs(job: Job, cfg: dict, threads: int) -> dict:
+    """The step costs (:mod:`neuroreg.costs` specs) one job's estimate uses, by name: ``encoder``; ``forward``,
+    ``step`` (a co-training step without the stimulus pass), ``stimulus_step`` (with it, alpha > 0 only),
+    ``forward_backward`` (the attacks). The one place both the measuring (:func:`specs`) and the estimate
+    (:func:`job_seconds`) take them from."""
+    dev = _stage_device(cfg, job.stage)
+    if job.rule == "encoder":
+        n, _, shape = _scan_shape(cfg, job.wildcards["scan"])
+        return {"encoder": {"kind": "encoder", "device": dev, "threads": threads,
+                            "encoder": grid.encoder_params(cfg["encoder"]), "n_neurons": n, "image_shape": list(shape)}}
+    if job.stage not in ("cotrain", "robustness"):
+        return {}
+    base = {"device": dev, "threads": threads, "cotrain": _section(cfg, job.rule), "n_classes": _n_classes(job.rule)}
+    out = {"forward": {**base, "kind": "forward"}}
+    if job.stage == "cotrain":
+        shape = [cfg["stimuli"]["height"], cfg["stimuli"]["width"]]
+        out["step"] = {**base, "kind": "cotrain", "stimuli": False, "stimulus_shape": shape}
+        if float(job.wildcards.get("alpha", 0)) > 0:
+            out["stimulus_step"] = {**base, "kind": "cotrain", "stimuli": True, "stimulus_shape": shape}
+    if job.rule == "adversarial_robustness":
+        out["forward_backward"] = {**base, "kind": "forward_backward", "precision": cfg["robustness"]["precision"]}
+    return out
+
+
 def specs(jobs: list[Job], cfg: dict, cores: int) -> list[dict]:
-    """The step costs the GPU stages' jobs need (:mod:`neuroreg.costs` specs), each once."""
+    """The step costs the GPU stages' jobs need (:func:`job_specs`), each once."""
     out = {}
-
-    def add(spec):
-        out[repr(sorted(spec.items(), key=str))] = spec
-
     for j in jobs:
-        threads = max(1, min(j.threads, cores))
-        dev = _stage_device(cfg, j.stage)
-        if j.rule == "encoder":
-            n, _, shape = _scan_shape(cfg, j.wildcards["scan"])
-            add({"kind": "encoder", "device": dev, "threads": threads, "encoder": grid.encoder_params(cfg["encoder"]), "n_neurons": n,
-                 "image_shape": list(shape)})
-        elif j.stage in ("cotrain", "robustness"):
-            base = {"device": dev, "threads": threads, "cotrain": _section(cfg, j.rule), "n_classes": _n_classes(j.rule)}
-            if j.stage == "cotrain":
-                st = cfg["stimuli"]
-                for stimuli in dict.fromkeys((False, float(j.wildcards.get("alpha", 0)) > 0)):
-                    add({**base, "kind": "cotrain", "stimuli": stimuli, "stimulus_shape": [st["height"], st["width"]]})
-            add({**base, "kind": "forward"})
-            if j.rule == "adversarial_robustness":
-                add({**base, "kind": "forward_backward", "precision": cfg["robustness"]["precision"]})
+        for spec in job_specs(j, cfg, max(1, min(j.threads, cores))).values():
+            out[repr(sorted(spec.items(), key=str))] = spec
     return list(out.values())
 
 
@@ -205,26 +212,20 @@ def attack_passes(cfg: dict) -> tuple[float, float]:
 
 
 def job_seconds(job: Job, cfg: dict, seconds, threads: int) -> float:
-    """Estimated seconds of one job; ``seconds(spec)`` gives a measured per-step cost."""
-    dev = _stage_device(cfg, job.stage)
+    """Estimated seconds of one job; ``seconds(spec)`` gives a measured per-step cost of a :func:`job_specs` spec."""
+    sp = job_specs(job, cfg, threads)
     if job.rule == "encoder":
-        n, train, shape = _scan_shape(cfg, job.wildcards["scan"])
-        step = seconds({"kind": "encoder", "device": dev, "threads": threads, "encoder": grid.encoder_params(cfg["encoder"]),
-                        "n_neurons": n, "image_shape": list(shape)})
-        return cfg["encoder"]["max_epochs"] * math.ceil(train / cfg["encoder"]["batch_size"]) * step
+        _, train, _ = _scan_shape(cfg, job.wildcards["scan"])
+        return cfg["encoder"]["max_epochs"] * math.ceil(train / cfg["encoder"]["batch_size"]) * seconds(sp["encoder"])
     if job.stage not in ("cotrain", "robustness"):
         return 0.0
     section, classes = _section(cfg, job.rule), _n_classes(job.rule)
-    base = {"device": dev, "threads": threads, "cotrain": section, "n_classes": classes}
     n_train_all, n_test_all = _cifar_sizes(cfg, classes)
-    fwd = seconds({**base, "kind": "forward"})
+    fwd = seconds(sp["forward"])
     if job.stage == "cotrain":
-        st = cfg["stimuli"]
-        shape = [st["height"], st["width"]]
-        step = seconds({**base, "kind": "cotrain", "stimuli": False, "stimulus_shape": shape})
-        if float(job.wildcards.get("alpha", 0)) > 0:  # the stimulus pass on every stimulus_every-th step
-            full = seconds({**base, "kind": "cotrain", "stimuli": True, "stimulus_shape": shape})
-            step += (full - step) / section.get("stimulus_every", 1)
+        step = seconds(sp["step"])
+        if "stimulus_step" in sp:  # the stimulus pass on every stimulus_every-th step
+            step += (seconds(sp["stimulus_step"]) - step) / section.get("stimulus_every", 1)
         n_train = min(section.get("n_train") or n_train_all, n_train_all)
         n_test = min(section.get("n_test") or n_test_all, n_test_all)
         return section["epochs"] * (math.ceil(n_train / section["batch_size"]) * step + n_test * fwd)
@@ -237,8 +238,7 @@ def job_seconds(job: Job, cfg: dict, seconds, threads: int) -> float:
     if job.rule != "adversarial_robustness":  # brain_likeness (the oracle images), corrupt_cifar (numpy): not modelled
         return 0.0
     fb_passes, f_passes = attack_passes(cfg)
-    fb_cost = seconds({**base, "kind": "forward_backward", "precision": r["precision"]})
-    return min(r["n_adversarial"], n_test_all) * (fb_passes * fb_cost + f_passes * fwd)
+    return min(r["n_adversarial"], n_test_all) * (fb_passes * seconds(sp["forward_backward"]) + f_passes * fwd)
 
 
 def estimate(plan: Plan, cfg: dict, measured: dict, *, cores: int, gpu_slots: int | None, n_gpus: int,

@@ -3,14 +3,14 @@
 # folder results/<run>/ (a path variable set in paths.smk; <logs>, <benchmarks> below it).
 from pathlib import Path
 
-from neuroreg import grid, seeds
+from neuroreg import conditions, grid, seeds
 from neuroreg.ingest.registry import input_paths
-from neuroreg.io import InputError
+from neuroreg.files import InputError
 
 SCANS = grid.scans(config)
 VIRTUAL_SCANS = grid.virtual_scans(config)
 RECORDED_SCANS = grid.recorded_scans(config)
-WILDCARDS = grid.WILDCARDS  # target, alpha and seed of the run paths
+WILDCARDS = grid.WILDCARDS  # condition, alpha and seed of the run paths
 
 
 def config_origin(key):
@@ -53,20 +53,8 @@ def all_outputs():
 
 # ---- input functions of the co-training and robustness rules (the runs: neuroreg.grid) ----
 def cotrain_inputs(wildcards):
-    """CIFAR and the stimuli; the condition's similarity target, or its responses (multi-task), or nothing
-    (none, blur{sigma}); for blurbest_ conditions the blur selection table."""
-    inputs = {"cifar": "<results>/data/cifar10.h5", "stimuli": "<results>/data/stimuli.h5"}
-    cond = grid.parse_condition(wildcards.target)
-    if cond.kind == "none":
-        if float(wildcards.alpha) != 0:
-            raise ValueError(f"cotrain: condition {wildcards.target!r} needs alpha 0, got alpha {wildcards.alpha}")
-    elif cond.kind == "mtl":
-        inputs["responses"] = f"<results>/responses/{cond.responses}.h5"
-    else:
-        inputs["similarity"] = f"<results>/similarity/{cond.target}.h5"
-    if cond.blur == "best":
-        inputs["blur_selection"] = "<results>/tables/blur_selection.csv"
-    return inputs
+    """The files a run trains on (neuroreg.conditions.Condition.inputs)."""
+    return conditions.parse(wildcards.condition).inputs(wildcards.alpha)
 
 
 def response_inputs(wildcards):
@@ -83,7 +71,7 @@ def cifar100_cotrain_inputs(wildcards):
 
 
 def robustness_model_inputs(wildcards):
-    run = (wildcards.target, wildcards.alpha, wildcards.seed)
+    run = (wildcards.condition, wildcards.alpha, wildcards.seed)
     return {
         "cifar": "<results>/data/cifar10.h5",
         "model": grid.cotrain_path(*run, "model.pt"),
@@ -92,7 +80,7 @@ def robustness_model_inputs(wildcards):
 
 
 def cifar100_model_inputs(wildcards):
-    run = (wildcards.target, wildcards.alpha, wildcards.seed)
+    run = (wildcards.condition, wildcards.alpha, wildcards.seed)
     return {
         "cifar": "<results>/data/cifar100.h5",
         "model": grid.cifar100_path("cotrain", *run, "model.pt"),

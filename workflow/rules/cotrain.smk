@@ -3,6 +3,11 @@
 # alpha sweep of the supplement on a single-scan target; Table 1 (final gamma per layer).
 # Jobs: neuroreg.cotrain.jobs; the runs: neuroreg.grid (cotrain_runs, sweep_runs, cifar100_runs).
 # params hold the recipe only (not the seeds or conditions): a new seed or condition trains only the new models.
+# blur_selection: the low-pass control's sigma, a training hyper-parameter, chosen on held-out training images.
+
+BLUR_RUNS = grid.main_runs(config, grid.blur_sweep(config))
+if any(conditions.parse(c).blur == "best" for c in grid.conditions(config)):
+    final_outputs("cotrain", "<results>/tables/blur_selection.csv")
 
 
 rule cotrain:
@@ -10,18 +15,18 @@ rule cotrain:
     input:
         unpack(cotrain_inputs),
     output:
-        model="<results>/cotrain/{target}/alpha{alpha}/seed{seed}/model.pt",
-        history="<results>/cotrain/{target}/alpha{alpha}/seed{seed}/history.csv",
-        metrics="<results>/cotrain/{target}/alpha{alpha}/seed{seed}/metrics.json",
+        model="<results>/cotrain/{condition}/alpha{alpha}/seed{seed}/model.pt",
+        history="<results>/cotrain/{condition}/alpha{alpha}/seed{seed}/history.csv",
+        metrics="<results>/cotrain/{condition}/alpha{alpha}/seed{seed}/metrics.json",
     log:
-        "<logs>/cotrain/{target}/alpha{alpha}/seed{seed}.log",
+        "<logs>/cotrain/{condition}/alpha{alpha}/seed{seed}.log",
     benchmark:
-        "<benchmarks>/cotrain/{target}/alpha{alpha}/seed{seed}.tsv"
+        "<benchmarks>/cotrain/{condition}/alpha{alpha}/seed{seed}.tsv"
     wildcard_constraints:
-        target=WILDCARDS["target"],
+        condition=WILDCARDS["condition"],
         alpha=WILDCARDS["alpha"],
         seed=WILDCARDS["seed"],
-    priority: lambda wc: grid.cotrain_priority(config, wc.target, wc.alpha, wc.seed)
+    priority: lambda wc: grid.cotrain_priority(config, wc.condition, wc.alpha, wc.seed)
     conda:
         "../../envs/neuroreg.yaml"
     threads: config["cotrain"]["threads"]
@@ -30,7 +35,7 @@ rule cotrain:
         mem_mb=config["cotrain"]["mem_mb"],
         runtime=240,
     params:
-        cotrain=lambda wc: grid.cotrain_params(config["cotrain"], wc.target),
+        cotrain=lambda wc: grid.cotrain_params(config["cotrain"], wc.condition),
         master_seed=config["seed"],
         # beside model.pt (not a declared output, so Snakemake keeps it when the job fails)
         checkpoint=lambda wc, output: str(Path(output.model).with_name("checkpoint.pt")),
@@ -43,15 +48,15 @@ use rule cotrain as cotrain_cifar100 with:
     input:
         unpack(cifar100_cotrain_inputs),
     output:
-        model="<results>/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/model.pt",
-        history="<results>/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/history.csv",
-        metrics="<results>/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}/metrics.json",
+        model="<results>/cifar100/cotrain/{condition}/alpha{alpha}/seed{seed}/model.pt",
+        history="<results>/cifar100/cotrain/{condition}/alpha{alpha}/seed{seed}/history.csv",
+        metrics="<results>/cifar100/cotrain/{condition}/alpha{alpha}/seed{seed}/metrics.json",
     log:
-        "<logs>/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}.log",
+        "<logs>/cifar100/cotrain/{condition}/alpha{alpha}/seed{seed}.log",
     benchmark:
-        "<benchmarks>/cifar100/cotrain/{target}/alpha{alpha}/seed{seed}.tsv"
+        "<benchmarks>/cifar100/cotrain/{condition}/alpha{alpha}/seed{seed}.tsv"
     params:
-        cotrain=lambda wc: grid.cotrain_params(grid.cifar100_cotrain(config), wc.target),
+        cotrain=lambda wc: grid.cotrain_params(grid.cifar100_cotrain(config), wc.condition),
         master_seed=config["seed"],
         checkpoint=lambda wc, output: str(Path(output.model).with_name("checkpoint.pt")),
 
@@ -73,3 +78,38 @@ rule gamma_table:
 final_outputs("cotrain", [grid.cotrain_path(*run, "metrics.json") for run in grid.cotrain_runs(config)])
 final_outputs("cotrain", "<results>/tables/gamma.csv")
 final_outputs("cotrain", [grid.cifar100_path("cotrain", *run, "metrics.json") for run in grid.cifar100_runs(config)])
+
+
+rule blur_selection:
+    """The low-pass control: the blur{sigma} run with the best mean accuracy over the noise levels on
+    held-out training images (never the test set); blurbest_ conditions train on top of it."""
+    input:
+        cifar="<results>/data/cifar10.h5",
+        models=[grid.cotrain_path(*run, "model.pt") for run in BLUR_RUNS],
+        metrics=[grid.cotrain_path(*run, "metrics.json") for run in BLUR_RUNS],
+    output:
+        report(
+            "<results>/tables/blur_selection.csv",
+            caption="../report/blur_selection.rst",
+            category="5. Other ways to learn from brains",
+        ),
+    log:
+        "<logs>/cotrain/blur_selection.log",
+    benchmark:
+        "<benchmarks>/cotrain/blur_selection.tsv"
+    priority: grid.PRIORITY["corruptions"]
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: config["robustness"]["threads"]
+    resources:
+        mem_mb=config["robustness"]["mem_mb"] // 2,
+        runtime=30,
+    params:
+        runs=[(c, conditions.parse(c).blur, s) for c, _, s in BLUR_RUNS],
+        n_validation=config["data"]["n_validation"],
+        n_train=config["cotrain"]["n_train"],
+        noise_levels=config["robustness"]["noise_levels"],
+        noise_seed=config["robustness"]["noise_seed"],
+        batch_size=config["robustness"]["batch_size"],
+    script:
+        "../scripts/blur_selection.py"

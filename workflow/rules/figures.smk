@@ -1,5 +1,5 @@
 # Stage 7: figures of the co-training results (Fig. 4-7, Table 1), the paper-vs-run table and the
-# report's captions (workflow/report/*.rst). Reads <results>/robustness/{target}/alpha{alpha}/seed{seed}/
+# report's captions (workflow/report/*.rst). Reads <results>/robustness/{condition}/alpha{alpha}/seed{seed}/
 # noise.csv, adversarial.csv, adversarial_steps.csv, checks.json and <results>/tables/{gamma,similarity_correlations}.csv.
 # Jobs: neuroreg.figures.jobs. Fig. 4B (CIFAR-100, default ResNet34) is built when data.cifar100 is set.
 
@@ -15,6 +15,7 @@ FIG_NM_METRICS = [  # final gamma of the main-text neural_model runs (the collap
 ]
 FIG_CORRUPTIONS = [grid.robustness_path(*run, "corruptions.csv") for run in FIG_RUNS]
 FIG_BRAIN = [grid.robustness_path(*run, "brain_likeness.csv") for run in FIG_RUNS]
+FIG_FREQUENCY = [grid.robustness_path(*run, "frequency.csv") for run in FIG_RUNS]
 FIG_CHECKS = [
     grid.robustness_path(*run, "checks.json") for run in FIG_ADV_RUNS
 ]  # sanity checks, shown beside the numbers
@@ -231,6 +232,39 @@ rule fig10_brain_likeness:
         "../scripts/fig10_brain_likeness.py"
 
 
+rule fig13_frequency:
+    """The low-frequency probe: accuracy on low- and high-pass images, each model's low-frequency reliance, and the
+    partial correlation of robustness with brain-likeness given clean accuracy and that reliance."""
+    input:
+        frequency=FIG_FREQUENCY,
+        brain=FIG_BRAIN,
+        noise=FIG_NOISE,
+        corruptions=FIG_CORRUPTIONS,
+        adversarial=FIG_ADV,
+    output:
+        table="<results>/tables/frequency.csv",
+        partial="<results>/tables/partial_correlations.csv",
+        png=report(
+            "<results>/figures/fig13_frequency.png",
+            caption="../report/fig13_frequency.rst",
+            category="2. Robustness (Fig. 4, 5)",
+            subcategory="Brain-likeness",
+        ),
+    log:
+        "<logs>/figures/fig13_frequency.log",
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        bootstrap=config["figures"]["bootstrap"],
+        seed=config["seed"],
+    script:
+        "../scripts/fig13_frequency.py"
+
+
 rule methods_comparison:
     """The methods side by side (similarity, CKA, multi-task, low-pass): clean, noise, corruption, adversarial."""
     input:
@@ -368,3 +402,5 @@ final_outputs(
 )
 if grid.cifar100_runs(config):
     final_outputs("figures", "<results>/figures/fig4b_noise_robustness_cifar100.png")
+if config["robustness"]["frequency"]:
+    final_outputs("figures", "<results>/figures/fig13_frequency.png")

@@ -1,5 +1,5 @@
 # Stage 6: robustness of the co-trained models (section 4.2 and the supplement).
-# Per run <results>/robustness/{target}/alpha{alpha}/seed{seed}/: noise.csv (accuracy under
+# Per run <results>/robustness/{condition}/alpha{alpha}/seed{seed}/: noise.csv (accuracy under
 # Gaussian noise, every co-training run incl. the alpha sweep) and, for the runs of
 # robustness.adversarial_conditions, adversarial.csv, adversarial_images.csv,
 # adversarial_steps.csv and checks.json (minimal perturbations, Foolbox 3).
@@ -8,7 +8,6 @@
 ROBUST = config["robustness"]
 ROBUST_GPU = 0 if ROBUST["device"] == "cpu" else 1
 CORRUPT = ROBUST["corruptions"]
-BLUR_RUNS = grid.main_runs(config, grid.blur_sweep(config))
 
 
 rule noise_robustness:
@@ -16,13 +15,13 @@ rule noise_robustness:
     input:
         unpack(robustness_model_inputs),
     output:
-        noise="<results>/robustness/{target}/alpha{alpha}/seed{seed}/noise.csv",
+        noise="<results>/robustness/{condition}/alpha{alpha}/seed{seed}/noise.csv",
     log:
-        "<logs>/robustness/noise/{target}/alpha{alpha}/seed{seed}.log",
+        "<logs>/robustness/noise/{condition}/alpha{alpha}/seed{seed}.log",
     benchmark:
-        "<benchmarks>/robustness/noise/{target}/alpha{alpha}/seed{seed}.tsv"
+        "<benchmarks>/robustness/noise/{condition}/alpha{alpha}/seed{seed}.tsv"
     wildcard_constraints:
-        target=WILDCARDS["target"],
+        condition=WILDCARDS["condition"],
         alpha=WILDCARDS["alpha"],
         seed=WILDCARDS["seed"],
     conda:
@@ -43,11 +42,11 @@ use rule noise_robustness as noise_robustness_cifar100 with:
     input:
         unpack(cifar100_model_inputs),
     output:
-        noise="<results>/cifar100/robustness/{target}/alpha{alpha}/seed{seed}/noise.csv",
+        noise="<results>/cifar100/robustness/{condition}/alpha{alpha}/seed{seed}/noise.csv",
     log:
-        "<logs>/cifar100/robustness/noise/{target}/alpha{alpha}/seed{seed}.log",
+        "<logs>/cifar100/robustness/noise/{condition}/alpha{alpha}/seed{seed}.log",
     benchmark:
-        "<benchmarks>/cifar100/robustness/noise/{target}/alpha{alpha}/seed{seed}.tsv"
+        "<benchmarks>/cifar100/robustness/noise/{condition}/alpha{alpha}/seed{seed}.tsv"
     params:
         robustness=grid.noise_params(ROBUST, grid.cifar100_cotrain(config)),
 
@@ -58,16 +57,16 @@ rule adversarial_robustness:
     input:
         unpack(robustness_model_inputs),
     output:
-        summary="<results>/robustness/{target}/alpha{alpha}/seed{seed}/adversarial.csv",
-        images="<results>/robustness/{target}/alpha{alpha}/seed{seed}/adversarial_images.csv",
-        steps="<results>/robustness/{target}/alpha{alpha}/seed{seed}/adversarial_steps.csv",
-        checks="<results>/robustness/{target}/alpha{alpha}/seed{seed}/checks.json",
+        summary="<results>/robustness/{condition}/alpha{alpha}/seed{seed}/adversarial.csv",
+        images="<results>/robustness/{condition}/alpha{alpha}/seed{seed}/adversarial_images.csv",
+        steps="<results>/robustness/{condition}/alpha{alpha}/seed{seed}/adversarial_steps.csv",
+        checks="<results>/robustness/{condition}/alpha{alpha}/seed{seed}/checks.json",
     log:
-        "<logs>/robustness/adversarial/{target}/alpha{alpha}/seed{seed}.log",
+        "<logs>/robustness/adversarial/{condition}/alpha{alpha}/seed{seed}.log",
     benchmark:
-        "<benchmarks>/robustness/adversarial/{target}/alpha{alpha}/seed{seed}.tsv"
+        "<benchmarks>/robustness/adversarial/{condition}/alpha{alpha}/seed{seed}.tsv"
     wildcard_constraints:
-        target=WILDCARDS["target"],
+        condition=WILDCARDS["condition"],
         alpha=WILDCARDS["alpha"],
         seed=WILDCARDS["seed"],
     priority: grid.PRIORITY["adversarial"]
@@ -83,41 +82,6 @@ rule adversarial_robustness:
         seed=seeds.attack_seed(config["seed"]),
     script:
         "../scripts/adversarial_robustness.py"
-
-
-rule blur_selection:
-    """The low-pass control: the blur{sigma} run with the best mean accuracy over the noise levels on
-    held-out training images (never the test set); blurbest_ conditions train on top of it."""
-    input:
-        cifar="<results>/data/cifar10.h5",
-        models=[grid.cotrain_path(*run, "model.pt") for run in BLUR_RUNS],
-        metrics=[grid.cotrain_path(*run, "metrics.json") for run in BLUR_RUNS],
-    output:
-        report(
-            "<results>/tables/blur_selection.csv",
-            caption="../report/blur_selection.rst",
-            category="5. Other ways to learn from brains",
-        ),
-    log:
-        "<logs>/robustness/blur_selection.log",
-    benchmark:
-        "<benchmarks>/robustness/blur_selection.tsv"
-    priority: grid.PRIORITY["corruptions"]
-    conda:
-        "../../envs/neuroreg.yaml"
-    threads: ROBUST["threads"]
-    resources:
-        mem_mb=ROBUST["mem_mb"] // 2,
-        runtime=30,
-    params:
-        runs=[(c, grid.parse_condition(c).blur, s) for c, _, s in BLUR_RUNS],
-        n_validation=config["data"]["n_validation"],
-        n_train=config["cotrain"]["n_train"],
-        noise_levels=ROBUST["noise_levels"],
-        noise_seed=ROBUST["noise_seed"],
-        batch_size=ROBUST["batch_size"],
-    script:
-        "../scripts/blur_selection.py"
 
 
 rule corrupt_cifar:
@@ -152,13 +116,13 @@ rule corruption_robustness:
         unpack(robustness_model_inputs),
         corrupted="<results>/data/cifar10c.h5",
     output:
-        corruptions="<results>/robustness/{target}/alpha{alpha}/seed{seed}/corruptions.csv",
+        corruptions="<results>/robustness/{condition}/alpha{alpha}/seed{seed}/corruptions.csv",
     log:
-        "<logs>/robustness/corruptions/{target}/alpha{alpha}/seed{seed}.log",
+        "<logs>/robustness/corruptions/{condition}/alpha{alpha}/seed{seed}.log",
     benchmark:
-        "<benchmarks>/robustness/corruptions/{target}/alpha{alpha}/seed{seed}.tsv"
+        "<benchmarks>/robustness/corruptions/{condition}/alpha{alpha}/seed{seed}.tsv"
     wildcard_constraints:
-        target=WILDCARDS["target"],
+        condition=WILDCARDS["condition"],
         alpha=WILDCARDS["alpha"],
         seed=WILDCARDS["seed"],
     conda:
@@ -174,6 +138,34 @@ rule corruption_robustness:
         "../scripts/corruption_robustness.py"
 
 
+rule frequency_probe:
+    """Accuracy of one co-trained model on low- and high-pass filtered test images (robustness.frequency)."""
+    input:
+        unpack(robustness_model_inputs),
+    output:
+        frequency="<results>/robustness/{condition}/alpha{alpha}/seed{seed}/frequency.csv",
+    log:
+        "<logs>/robustness/frequency/{condition}/alpha{alpha}/seed{seed}.log",
+    benchmark:
+        "<benchmarks>/robustness/frequency/{condition}/alpha{alpha}/seed{seed}.tsv"
+    wildcard_constraints:
+        condition=WILDCARDS["condition"],
+        alpha=WILDCARDS["alpha"],
+        seed=WILDCARDS["seed"],
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: ROBUST["threads"]
+    resources:
+        gpu=ROBUST_GPU,
+        mem_mb=ROBUST["mem_mb"] // 2,
+        runtime=30,
+    params:
+        robustness=grid.evaluation_params(ROBUST),
+        frequency=ROBUST["frequency"],
+    script:
+        "../scripts/frequency_probe.py"
+
+
 rule brain_likeness:
     """How brain-like one model's representation is on the oracle images (never trained on): per layer and
     gamma-mixed (Eq. 9-10), against the encoders' prediction, the trial average and (virtual) the ground truth."""
@@ -182,11 +174,11 @@ rule brain_likeness:
         stimuli="<results>/data/stimuli.h5",
         oracle=expand("<results>/similarity/oracle/{scan}.h5", scan=SCANS),
     output:
-        "<results>/robustness/{target}/alpha{alpha}/seed{seed}/brain_likeness.csv",
+        "<results>/robustness/{condition}/alpha{alpha}/seed{seed}/brain_likeness.csv",
     log:
-        "<logs>/robustness/brain_likeness/{target}/alpha{alpha}/seed{seed}.log",
+        "<logs>/robustness/brain_likeness/{condition}/alpha{alpha}/seed{seed}.log",
     wildcard_constraints:
-        target=WILDCARDS["target"],
+        condition=WILDCARDS["condition"],
         alpha=WILDCARDS["alpha"],
         seed=WILDCARDS["seed"],
     conda:
@@ -217,5 +209,5 @@ final_outputs(
     ],
 )
 final_outputs("robustness", [grid.cifar100_path("robustness", *run, "noise.csv") for run in grid.cifar100_runs(config)])
-if any(grid.parse_condition(c).blur == "best" for c in grid.conditions(config)):
-    final_outputs("robustness", "<results>/tables/blur_selection.csv")
+if ROBUST["frequency"]:
+    final_outputs("robustness", [grid.robustness_path(*run, "frequency.csv") for run in grid.cotrain_runs(config)])

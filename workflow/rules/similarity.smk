@@ -4,7 +4,7 @@
 
 SIM = config["similarity"]
 SIM_TARGETS = grid.similarity_targets(config)
-SIM_SCAN_TARGETS = [t for t in SIM_TARGETS if t in grid.SCAN_TARGETS]
+SIM_SCAN_TARGETS = [t for t in SIM_TARGETS if t in conditions.SCAN_TARGETS]
 
 
 rule similarity_target:
@@ -128,7 +128,7 @@ rule similarity_content:
     benchmark:
         "<benchmarks>/similarity/{target}.tsv"
     wildcard_constraints:
-        target="|".join(grid.CONTENT_TARGETS),
+        target="|".join(conditions.CONTENT_TARGETS),
     priority: grid.PRIORITY["similarity"]
     conda:
         "../../envs/neuroreg.yaml"

@@ -1,9 +1,9 @@
-"""Rule `blur_selection` (workflow/rules/robustness.smk).
+"""Rule `blur_selection` (workflow/rules/cotrain.smk).
 
-Runs neuroreg.robustness.jobs.blur_selection(snakemake); everything else is in that function.
+Runs neuroreg.cotrain.jobs.blur_selection(snakemake); everything else is in that function.
 """
 
-from neuroreg.robustness.jobs import blur_selection
+from neuroreg.cotrain.jobs import blur_selection
 
 if __name__ == "__main__":
     blur_selection(snakemake)  # noqa: F821

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from neuroreg.ingest.cifar import load_cifar_h5
-from neuroreg.io import InputError, open_h5, require_finite, require_key
+from neuroreg.files import InputError, open_h5, require_finite, require_key
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Stimuli:
     attrs: dict
 
 
-def _images(h5, key, path) -> np.ndarray:
+def read_images(h5, key, path) -> np.ndarray:
     arr = require_key(h5, key, path)[()]
     if arr.ndim != 3 or arr.dtype != np.uint8:
         raise InputError(path, key, f"expected (N, H, W) uint8 grayscale images, got {arr.shape} {arr.dtype}")
@@ -94,7 +94,7 @@ def load_stimuli(stimuli_path, target_path, device, *, dtype=torch.float32, bloc
         attrs = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in h5.attrs.items()}
     attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
     with open_h5(stimuli_path) as h5:
-        images = _images(h5, "images", stimuli_path)
+        images = read_images(h5, "images", stimuli_path)
         if index.min() < 0 or index.max() >= len(images):
             raise InputError(target_path, "image_index", f"indices outside the {len(images)} images of {stimuli_path}")
         ids = require_key(h5, "image_id", stimuli_path)[()]

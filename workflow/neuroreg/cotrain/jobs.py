@@ -12,7 +12,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..io import remove_stale_temporaries
+from ..files import remove_stale_temporaries
 from ..logs import job
 
 log = logging.getLogger(__name__)
@@ -29,20 +29,21 @@ def cotrain(smk) -> None:
     import torch
 
     from .. import devices, seeds
+    from ..conditions import parse
     from . import data, outputs, train
-
-    from ..grid import parse_condition
+    from .blur import selected_sigma
     from .multitask import load_responses
 
     cfg = smk.params.cotrain
     wc = smk.wildcards
     seed = seeds.cotrain_seed(smk.params.master_seed, wc.seed)
-    cond = parse_condition(wc.target)
-    method = condition_recipe(cond, smk.input.get("blur_selection"))
+    cond = parse(wc.condition)
+    method = cond.recipe(selected_sigma(smk.input.blur_selection) if cond.blur == "best" else None)
     recipe = train.Recipe.from_config(cfg, alpha=float(wc.alpha), seed=seed, **method)
     torch.set_num_threads(smk.threads)
-    dev = devices.select_device(cfg["device"])
-    log.info("target=%s alpha=%s seed=%s (torch seed %d) on %s: %s", wc.target, wc.alpha, wc.seed, seed, dev, method)
+    dev = devices.select_device(cfg["device"], key="cotrain.device")
+    log.info("condition=%s alpha=%s seed=%s (torch seed %d) on %s: %s", wc.condition, wc.alpha, wc.seed, seed, dev,
+             method)
 
     cifar = data.load_cifar(smk.input.cifar, dev, n_train=cfg["n_train"], n_test=cfg["n_test"])
     stimuli, target_attrs = None, {}
@@ -55,16 +56,15 @@ def cotrain(smk) -> None:
             dtype = getattr(torch, cfg["target_dtype"])
             stimuli = data.load_stimuli(smk.input.stimuli, smk.input.similarity, dev, dtype=dtype)
         target_attrs = stimuli.attrs
-        log.info("target %s: %d stimuli of %s", wc.target, len(stimuli.images), tuple(stimuli.images.shape[2:]))
+        log.info("%s: %d stimuli of %s", wc.condition, len(stimuli.images), tuple(stimuli.images.shape[2:]))
 
     checkpoint = Path(smk.params.checkpoint)
     model, mixer, history = train.train(recipe, cifar, stimuli, device=dev, checkpoint_path=checkpoint)
     m = outputs.save_run(
         model, mixer, history, recipe,
         model_path=smk.output.model, history_path=smk.output.history, metrics_path=smk.output.metrics,
-        info={"target": wc.target, "alpha": float(wc.alpha), "seed": int(wc.seed), "torch_seed": seed,
-              "method": {"kind": cond.kind, "loss": cond.loss, "similarity_target": cond.target,
-                         "responses": cond.responses, "blur_sigma": recipe.blur_sigma},
+        info={"condition": wc.condition, "alpha": float(wc.alpha), "seed": int(wc.seed), "torch_seed": seed,
+              "method": cond.method(recipe.blur_sigma),
               "device": str(dev), "n_stimuli": 0 if stimuli is None else len(stimuli.images),
               "target_attrs": target_attrs},
     )
@@ -73,23 +73,10 @@ def cotrain(smk) -> None:
     log.info("done: test accuracy %.4f, gamma %s", m["final"]["test_accuracy"], m["gamma"])
 
 
-def condition_recipe(cond, blur_selection=None) -> dict:
-    """The Recipe fields a condition sets (:class:`neuroreg.grid.Condition`): the regularizer, the loss
-    form and the blur sigma (``best``: the one ``blur_selection``, tables/blur_selection.csv, chose)."""
-    out = {"regularizer": "mtl" if cond.kind == "mtl" else "similarity", "loss": cond.loss if cond.kind == "similarity" else "arctanh"}
-    if cond.blur == "best":
-        from ..robustness.blur import selected_sigma
-
-        out["blur_sigma"] = selected_sigma(blur_selection)
-    elif cond.blur is not None:
-        out["blur_sigma"] = float(cond.blur)
-    return out
-
-
 @job
 def gamma_table(smk) -> None:
     """Table 1 of the supplement: final gamma per layer, mean over seeds, per alpha -> results/tables/gamma.csv."""
-    from ..io import atomic_output
+    from ..files import atomic_output
     from .outputs import gamma_table as table_of
 
     table = table_of([json.loads(Path(p).read_text()) for p in smk.input])
@@ -99,12 +86,19 @@ def gamma_table(smk) -> None:
 
 
 @job
-def mtl_responses(smk) -> None:
-    """The responses one multi-task condition predicts -> results/responses/{responses}.h5 (neuroreg.cotrain.multitask)."""
-    from .multitask import build_responses
+def blur_selection(smk) -> None:
+    """The best blur of the low-pass sweep on held-out training images -> tables/blur_selection.csv."""
+    import torch
 
-    scans = list(smk.params.scans)
-    predictions = list(smk.input.get("predictions", [])) or [None] * len(scans)
-    inputs = {s: {"scan": sc, "predictions": pr} for s, sc, pr in zip(scans, smk.input.scans, predictions)}
-    info = build_responses(smk.params.responses, smk.output[0], inputs, smk.input.stimuli, seed=int(smk.params.seed))
-    log.info("responses %s over %d scans: %s", smk.params.responses, len(scans), info)
+    from ..files import write_csv
+    from . import blur
+    from .outputs import load_model
+
+    torch.set_num_threads(smk.threads)
+    p = smk.params
+    images, labels = blur.held_out_images(smk.input.cifar, p.n_validation, p.n_train)
+    models = [(cond, float(sigma), int(seed), load_model(m, mt))
+              for (cond, sigma, seed), m, mt in zip(p.runs, smk.input.models, smk.input.metrics)]
+    table = blur.select(models, images, labels, p.noise_levels, p.noise_seed, batch_size=p.batch_size)
+    write_csv(table, smk.output[0])
+    log.info("blur selection on %d held-out training images:\n%s", len(labels), table.to_string(index=False))

@@ -1,6 +1,6 @@
 """Outputs of a co-training run and the gamma table (Table 1 of the supplement).
 
-Per run, in ``results/cotrain/{target}/alpha{alpha}/seed{seed}/``:
+Per run, in ``results/cotrain/{condition}/alpha{alpha}/seed{seed}/``:
 
 * ``model.pt``: the ResNet state dict (incl. the normalization buffers), loadable with
   ``torch.load(weights_only=True)`` into ``resnet.build(**metrics["model"])``;
@@ -8,19 +8,23 @@ Per run, in ``results/cotrain/{target}/alpha{alpha}/seed{seed}/``:
   Eq. 8 over the epoch's steps; empty for alpha = 0), train_accuracy (on the augmented
   batches, during the epoch), test_accuracy (whole test set, eval mode), gamma_{k} per
   layer k, seconds (wall time of the epoch incl. evaluation);
-* ``metrics.json``: target, alpha, seed, model (arguments of ``resnet.build``), final
+* ``metrics.json``: condition, alpha, seed, model (arguments of ``resnet.build``), final
   accuracies and losses, gamma (final), recipe, device, seconds, target attributes.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import pickle
 from dataclasses import asdict
+from pathlib import Path
 
 import pandas as pd
 import torch
 
-from neuroreg.io import atomic_output, write_json
+from neuroreg import resnet
+from neuroreg.files import InputError, atomic_output, write_json
 
 from .train import Recipe
 
@@ -62,3 +66,24 @@ def gamma_table(metrics: list[dict]) -> pd.DataFrame:
     out = df.groupby("alpha")[gammas].mean()
     out.insert(0, "n_seeds", df.groupby("alpha")["seed"].nunique())
     return out.reset_index().sort_values("alpha")
+
+
+def load_model(model_path, metrics_path) -> torch.nn.Module:
+    """The stage-5 model: ``resnet.build(**metrics["model"])`` with the weights of model.pt, eval mode,
+    channels_last (NHWC): fp32 and the same outputs to ~1e-6, 1.2-1.3x faster on a CPU for the noise
+    evaluation and the attacks' gradients (``python benchmarks/eval_layout.py``)."""
+    try:
+        metrics = json.loads(Path(metrics_path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(metrics_path, None, f"cannot be read as JSON: {err}") from err
+    if "model" not in metrics:
+        raise InputError(metrics_path, "model", "missing (required: the arguments of resnet.build)")
+    model = resnet.build(**metrics["model"])
+    try:
+        state = torch.load(model_path, weights_only=True, map_location="cpu")
+        model.load_state_dict(state)
+    except FileNotFoundError as err:
+        raise InputError(model_path, None, "file does not exist") from err
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as err:
+        raise InputError(model_path, None, f"not the weights of {metrics['model']}: {err}") from err
+    return model.eval().to(memory_format=torch.channels_last)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..measures import flat_features
+
 CLAMP_EPS = 1e-3
 
 
@@ -49,17 +51,6 @@ class _Gram(torch.autograd.Function):
         return (dg + dg.T) @ f
 
 
-def flat_features(features: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) -> (B, H * W * C), channels last, fp32; (B, ...) other shapes -> (B, D).
-
-    The order of the D entries does not change any dot product, so it is chosen to be free for
-    channels_last tensors (the layout of the CPU and GPU training paths): a view, not a copy.
-    """
-    if features.ndim == 4:
-        features = features.permute(0, 2, 3, 1)
-    return features.reshape(features.shape[0], -1).float()
-
-
 def centered_cosine_similarity(features: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
     """Eq. 9: cosine similarity of mean-subtracted flattened features.
 
@@ -84,18 +75,6 @@ def centered_cosine_similarity(features: torch.Tensor, mean: torch.Tensor | None
         gc = g - p - p.T + m.dot(m)
     d = gc.diagonal().clamp_min(1e-24).rsqrt()
     return gc * d[:, None] * d[None, :]
-
-
-def centered_cosine_similarity_direct(features: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
-    """Eq. 9 written out on the (B, D) features: subtract f-bar, normalize the rows, multiply.
-
-    The same matrix as :func:`centered_cosine_similarity` (the reference it is tested against),
-    at several times its cost on a CPU (three (B, D) temporaries and their gradients).
-    """
-    f = features.flatten(1).float()
-    f = f - (f.mean(0, keepdim=True) if mean is None else mean.float().unsqueeze(0))
-    f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    return f @ f.T
 
 
 def similarity_loss(s_cnn: torch.Tensor, s_target: torch.Tensor, eps: float = CLAMP_EPS) -> torch.Tensor:

@@ -14,7 +14,7 @@ stimulus pass runs in train mode, so BatchNorm sees (and its running statistics
 include) stimulus batches as well. ``stimulus_every: k`` (1 in the paper) runs the stimulus
 pass on every k-th step only, its loss weighted k x alpha, its BatchNorm momentum raised so
 that the running statistics hold as much of the photos as with every step (a CPU saving,
-README "The CPU fast path").
+docs/RESULTS.md "The CPU fast path").
 
 Data are resident on the device; the network runs channels_last and, where the hardware has
 bf16 arithmetic (CUDA; CPUs with AVX-512 bf16 or AMX), under bf16 autocast (``precision: auto``;
@@ -40,17 +40,17 @@ import torch.nn.functional as F
 
 from neuroreg import regularize
 from neuroreg.config import defaults as config_defaults
-from neuroreg.io import atomic_output
+from neuroreg.config import schema as config_schema
+from neuroreg.files import InputError, atomic_output
 from neuroreg.progress import Progress
 from neuroreg.regularize import frozen_bn_statistics, stimulus_bn_momentum  # noqa: F401 - the trainer's names too
 
 from .data import Cifar, Stimuli, augment, target_block, to_float
-from .resnet import ResNet, build
+from ..resnet import ResNet, build
 from .multitask import MultitaskReadout
 from .similarity_loss import CKA_FORMS, LayerMixer
 
 log = logging.getLogger(__name__)
-CRASH_ENV = "NEUROREG_CRASH_AFTER_STEPS"  # fault injection for the resume test: raise after N optimizer steps
 
 
 _DEFAULT = config_defaults("cotrain")
@@ -86,7 +86,7 @@ class Recipe:
     stimulus_batch_size: int | None = _DEFAULT["stimulus_batch_size"]  # stimuli per step (None = batch_size)
     bn_running_stats: str = _DEFAULT["bn_running_stats"]  # BatchNorm's running estimates from: cifar | all batches
     stimulus_every: int = _DEFAULT["stimulus_every"]  # the stimulus pass every k-th step, weighted k x alpha (1 = the paper)
-    # the other methods (README, "Other ways to learn from brains"); set from the run's condition (grid.parse_condition)
+    # the other methods (docs/RESULTS.md, "Other ways to learn from brains"); set from the run's condition (conditions.Condition.recipe)
     regularizer: str = "similarity"  # what alpha weighs: similarity (S^CNN vs the target) | mtl (a readout's Poisson loss)
     loss: str = "arctanh"  # similarity loss: arctanh (Eq. 8) | cka (1 - linear CKA) | logcka (log(1 - CKA))
     mtl_layer: int = _MTL["layer"]  # conv layer the multi-task readout reads
@@ -97,7 +97,14 @@ class Recipe:
 
     @classmethod
     def from_config(cls, cfg: dict, **overrides) -> "Recipe":
+        """From a ``cotrain`` config section: its recipe keys (the section's others, such as ``conditions`` or
+        ``threads``, say what runs and how, not how a model trains); a key that is neither is an error naming it,
+        as in ``EncoderConfig``."""
         names = {f.name for f in fields(cls)}
+        section = set(config_schema()["properties"]["cotrain"]["properties"])
+        unknown = sorted(set(cfg) - names - section)
+        if unknown:
+            raise InputError("config", "cotrain", f"unknown keys {unknown}")
         merged = {**cfg, **overrides}
         for k, v in (merged.get("mtl") or {}).items():  # the cotrain.mtl section -> mtl_* fields
             if f"mtl_{k}" in names and f"mtl_{k}" not in overrides:
@@ -317,7 +324,6 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
                 torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), device)
             log.info("resumed from %s after epoch %d", checkpoint_path, start_epoch)
 
-    crash_after = int(os.environ.get(CRASH_ENV, "0"))
     n_train, b = len(cifar.train_labels), r.batch_size
     steps = math.ceil(n_train / b)
     progress = Progress("co-training", (r.epochs - start_epoch) * steps, logger=log)
@@ -343,8 +349,6 @@ def _train(r: Recipe, cifar: Cifar, stimuli: Stimuli | None, *, device, checkpoi
             if sim is not None:
                 sim_sum += sim
             progress.update(note=f"epoch {epoch + 1}/{r.epochs}, step {step + 1}/{steps}")
-            if crash_after and epoch * steps + step + 1 >= crash_after:
-                raise RuntimeError(f"{CRASH_ENV}={crash_after}: simulated crash after step {step + 1} of epoch {epoch + 1}")
         row = history_row(epoch, lr, ce_sum.item(), sim_sum.item() if stim_idx is not None else None,
                           correct.item(), n_train, n_stim,
                           evaluate(model, cifar.test_images, cifar.test_labels, r, amp), mixer.gamma_dict())

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..ingest.scan import read_scan
-from ..io import atomic_output, write_json
+from ..files import atomic_output, write_json
 from ..measures import pearson
 from . import metrics as M
 from .model import Encoder

@@ -25,8 +25,8 @@ import torch
 
 from ..config import defaults as config_defaults
 from ..ingest.scan import Scan
-from ..io import InputError
-from ..measures import pearson
+from ..files import InputError
+from ..measures import pearson, poisson_loss
 from ..progress import Progress
 from .model import Encoder
 
@@ -78,18 +78,11 @@ class EncoderConfig:
 def resolve_device(device: str) -> torch.device:
     """'cpu', or a GPU of this job's own (claimed with a file lock, as co-training jobs do, so
     concurrent encoder jobs on a multi-GPU machine land on different devices)."""
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError(None, "encoder.device", "cuda requested but no CUDA device is available")
     if device in ("auto", "cuda"):  # without a GPU: the CPU, logged (a warning where a scheduler gave one)
         from ..devices import select_device
 
-        return select_device(device)
+        return select_device(device, key="encoder.device")
     return torch.device(device)
-
-
-def poisson_loss(rate: torch.Tensor, target: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """Poisson negative log-likelihood without the log(y!) constant: ``rate - y log(rate)``, elementwise."""
-    return rate - target * torch.log(rate + eps)
 
 
 def split_tiers(scan: Scan, cfg: EncoderConfig, seed: int, path=None) -> tuple[np.ndarray, np.ndarray]:

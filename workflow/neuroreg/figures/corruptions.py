@@ -1,6 +1,6 @@
 """Stage 7: the corruption tables and figures (CIFAR-10-C) and brain-likeness against robustness.
 
-Inputs are the long tables of :func:`neuroreg.figures.robustness.read_runs` (one row per run and
+Inputs are the long tables of :func:`neuroreg.figures.runs.read_runs` (one row per run and
 corruption-severity set, with ``condition``, ``alpha``, ``seed``) over the main-text runs.
 
 * Mean corruption accuracy: the mean over the corruptions and severities evaluated (RobustBench's
@@ -19,8 +19,8 @@ import pandas as pd
 from scipy import stats
 
 from ..robustness.corruptions import FAMILIES
-from .robustness import _color, _label, _order, mean_sem
-from .style import legend, plt, save
+from .runs import mean_sem
+from .style import condition_color, condition_label, condition_order, legend, plt, save
 
 BRAIN_REFERENCE = "neural_model"  # the brain-likeness on the x-axis of the scatter (the other references: the table)
 
@@ -65,7 +65,7 @@ def summary_table(corr: pd.DataFrame) -> pd.DataFrame:
             rows += [{"condition": c, "measure": measure, "mean": m, "sem": e, "n": n}
                      for c, m, e, n in zip(s["condition"], s["mean"], s["sem"], s["n"])]
     out = pd.DataFrame(rows, columns=["condition", "measure", "mean", "sem", "n"])
-    order = {c: i for i, c in enumerate(_order(out["condition"]))}
+    order = {c: i for i, c in enumerate(condition_order(out["condition"]))}
     return out.sort_values(["measure", "condition"], key=lambda s: s.map(order) if s.name == "condition" else s,
                            kind="stable").reset_index(drop=True)
 
@@ -86,10 +86,10 @@ def plot_corruptions(corr: pd.DataFrame, path, *, n_images: int) -> None:
         d = corr[corr["family"] == fam].groupby(keys + ["severity"])["accuracy"].mean().reset_index()
         d = pd.concat([clean[keys + ["severity", "accuracy"]], d], ignore_index=True)
         s = mean_sem(d, ["condition", "severity"], "accuracy")
-        for c in _order(s["condition"]):
+        for c in condition_order(s["condition"]):
             e = s[s["condition"] == c].sort_values("severity")
-            ax.errorbar(e["severity"], 100 * e["mean"], yerr=100 * e["sem"].fillna(0), color=_color(c), marker="o",
-                        ms=3, capsize=2, lw=1.3, label=_label(c))
+            ax.errorbar(e["severity"], 100 * e["mean"], yerr=100 * e["sem"].fillna(0), color=condition_color(c), marker="o",
+                        ms=3, capsize=2, lw=1.3, label=condition_label(c))
         names = sorted(set(corr.loc[corr["family"] == fam, "corruption"]))
         ax.set_title(f"{fam} ({len(names)} corruption{'s' if len(names) != 1 else ''})", fontsize=9)
         ax.set_xticks(range(0, 6))
@@ -108,7 +108,7 @@ def plot_relative_robustness(corr: pd.DataFrame, path) -> None:
     """Bars: relative robustness R per family and over all corruptions, per condition, mean +- SEM; dots: seeds."""
     rr = relative_robustness(corr)
     groups = ["all"] + [f for f in FAMILIES if f in rr.columns]
-    conds = _order(rr["condition"])
+    conds = condition_order(rr["condition"])
     width = 0.8 / len(conds)
     fig, ax = plt.subplots(figsize=(1.3 + 1.35 * len(groups), 3.4))
     for k, c in enumerate(conds):
@@ -116,7 +116,7 @@ def plot_relative_robustness(corr: pd.DataFrame, path) -> None:
         x = np.arange(len(groups)) + (k - (len(conds) - 1) / 2) * width
         m = d[groups].mean().to_numpy()
         e = (d[groups].std(ddof=1) / np.sqrt(len(d))).fillna(0).to_numpy() if len(d) > 1 else np.zeros(len(groups))
-        ax.bar(x, m, width * 0.92, yerr=e, color=_color(c), alpha=0.8, capsize=2, label=_label(c))
+        ax.bar(x, m, width * 0.92, yerr=e, color=condition_color(c), alpha=0.8, capsize=2, label=condition_label(c))
         for j, g in enumerate(groups):
             ax.plot(np.full(len(d), x[j]), d[g], "o", ms=2.5, color="0.15", zorder=3)
     ax.axhline(1.0, color="0.3", lw=0.8, ls="--")
@@ -155,9 +155,9 @@ def plot_brain_likeness(table: pd.DataFrame, path, *, reference: str = BRAIN_REF
     for ax, s in zip(axes[0], panels):
         d = table[[x, s, "condition"]].dropna()
         scale = 100 if s in ("noise", "corruption") else 1
-        for c in _order(d["condition"]):
+        for c in condition_order(d["condition"]):
             e = d[d["condition"] == c]
-            ax.plot(e[x], scale * e[s], "o", ms=5, color=_color(c), alpha=0.85, label=_label(c))
+            ax.plot(e[x], scale * e[s], "o", ms=5, color=condition_color(c), alpha=0.85, label=condition_label(c))
         rho, p = stats.spearmanr(d[x], d[s])
         ax.set_title(f"Spearman ρ = {rho:.2f} (p = {p:.2g}, n = {len(d)})", fontsize=8.5)
         ax.set_xlabel(f"brain-likeness: r(S$^{{CNN}}$, S$^{{{ref_tex}}}$)\non held-out oracle images")

@@ -14,12 +14,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..ingest.cifar import load_cifar_h5
-from ..io import atomic_output
+from ..files import atomic_output
 from ..logs import job
 from .paper_vs_run import paper_vs_run as paper_table
 from .paper_vs_run import primary_checks, read_checks
-from .robustness import (mean_sem, noisy_examples, plot_adversarial_norms, plot_adversarial_steps, plot_alpha_sweep,
-                         plot_gamma_table, plot_noise_robustness, read_runs)
+from .robustness import (noisy_examples, plot_adversarial_norms, plot_adversarial_steps, plot_alpha_sweep,
+                         plot_gamma_table, plot_noise_robustness)
+from .runs import mean_sem, read_runs
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,29 @@ def fig10_brain_likeness(smk) -> None:
         table.to_csv(tmp, index=False, float_format="%.5g")
     log.info("brain-likeness and robustness per model:\n%s", table.to_string(index=False))
     plot_brain_likeness(table, smk.output.png)
+
+
+@job
+def fig13_frequency(smk) -> None:
+    """The low-frequency probe over the models: tables/frequency.csv (per model LFR, brain-likeness, scores),
+    tables/partial_correlations.csv and Fig. 13 (:mod:`.frequency`)."""
+    from .corruptions import BRAIN_REFERENCE, SCORES, brain_vs_robustness, scores_table
+    from .frequency import lfr_table, partial_correlations, plot_frequency
+
+    freq = read_runs(smk.input.frequency)
+    lfr = lfr_table(freq)
+    adv = read_runs(smk.input.adversarial) if smk.input.adversarial else None
+    scores = scores_table(read_runs(smk.input.noise), read_runs(smk.input.corruptions), adv)
+    table = lfr.merge(brain_vs_robustness(read_runs(smk.input.brain), scores), on=["condition", "alpha", "seed"],
+                      how="left")
+    with atomic_output(smk.output.table) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.5g")
+    partial = partial_correlations(table, f"brain_{BRAIN_REFERENCE}", [s for s in SCORES if s in table],
+                                   n_boot=int(smk.params.bootstrap), seed=int(smk.params.seed))
+    with atomic_output(smk.output.partial) as tmp:
+        partial.to_csv(tmp, index=False, float_format="%.5g")
+    log.info("per model:\n%s\npartial correlations:\n%s", table.to_string(index=False), partial.to_string(index=False))
+    plot_frequency(freq, lfr, smk.output.png)
 
 
 @job

@@ -19,8 +19,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from .corruptions import per_model
-from .robustness import _color, _label, _order
-from .style import family, plt, save
+from .style import condition_color, condition_label, condition_order, family, plt, save
 
 MEASURES = ("clean", "noise", "noise_max", "corruption", "L2", "Linf")
 LABELS = {"clean": "clean accuracy", "noise": "accuracy under noise\n(mean over levels > 0)",
@@ -51,7 +50,7 @@ def methods_table(scores: pd.DataFrame, baseline: str = "none") -> pd.DataFrame:
     """tables/methods.csv (module doc) from :func:`per_model_scores`."""
     measures = [m for m in MEASURES if m in scores.columns]
     rows = []
-    for cond in _order(scores["condition"].unique()):
+    for cond in condition_order(scores["condition"].unique()):
         s = scores[scores["condition"] == cond]
         row = {"condition": cond, "family": family(cond), "alpha": s["alpha"].iloc[0], "n": len(s)}
         for m in measures:
@@ -80,7 +79,7 @@ def plot_methods(table: pd.DataFrame, path, *, baseline: str = "none") -> None:
         mean, sem = table[f"{m}_mean"].to_numpy(float), table[f"{m}_sem"].fillna(0).to_numpy(float)
         for yi, c, mu, e in zip(y, table["condition"], mean, sem):
             if np.isfinite(mu):
-                ax.errorbar(mu, yi, xerr=e, fmt="o", color=_color(c), ms=4, capsize=2)
+                ax.errorbar(mu, yi, xerr=e, fmt="o", color=condition_color(c), ms=4, capsize=2)
         if baseline in set(table["condition"]):
             ref = table.loc[table["condition"] == baseline, f"{m}_mean"].iloc[0]
             if np.isfinite(ref):
@@ -92,7 +91,7 @@ def plot_methods(table: pd.DataFrame, path, *, baseline: str = "none") -> None:
             ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 5, 10]))  # whole percents
             ax.xaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
     axes[0][0].set_yticks(y)
-    axes[0][0].set_yticklabels([f"{_label(c)}  (n={k})" for c, k in zip(table["condition"], table["n"])], fontsize=7)
+    axes[0][0].set_yticklabels([f"{condition_label(c)}  (n={k})" for c, k in zip(table["condition"], table["n"])], fontsize=7)
     fig.suptitle("Ways of learning from brains side by side (mean \u00b1 SEM over seeds; dashed: None)", fontsize=9)
     fig.tight_layout()
     save(fig, path)

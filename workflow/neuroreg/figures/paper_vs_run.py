@@ -2,7 +2,7 @@
 the attacked models beside the adversarial numbers, and the verdict on each claim.
 
 :func:`read_checks` reads the runs' ``checks.json``; :func:`paper_vs_run` builds the table from the
-long tables of :func:`neuroreg.figures.robustness.read_runs` and tables/verdict.csv (:mod:`.verdict`).
+long tables of :func:`neuroreg.figures.runs.read_runs` and tables/verdict.csv (:mod:`.verdict`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .robustness import RUN_PATH
+from ..conditions import Run
 
 
 def read_checks(paths) -> pd.DataFrame:
@@ -24,9 +24,7 @@ def read_checks(paths) -> pd.DataFrame:
 
     rows = []
     for p in paths:
-        m = RUN_PATH.search(str(p))
-        if m is None:
-            raise ValueError(f"{p}: not a .../{{target}}/alpha{{alpha}}/seed{{seed}}/file path")
+        run = Run.parse(p)
         try:
             report = json.loads(Path(p).read_text())
         except (OSError, json.JSONDecodeError) as err:
@@ -34,7 +32,7 @@ def read_checks(paths) -> pd.DataFrame:
         variants = report["bn"].items() if isinstance(report.get("bn"), dict) else [("", report)]
         for bn, r in variants:
             failed = r["failed"] if "failed" in r else failed_checks(r)
-            rows.append({"condition": m["target"], "alpha": float(m["alpha"]), "seed": int(m["seed"]), "bn": bn,
+            rows.append({"condition": run.condition, "alpha": run.alpha_value, "seed": run.seed_value, "bn": bn,
                          "passed": bool(r["passed"]), "failed": "; ".join(failed)})
     return pd.DataFrame(rows, columns=["condition", "alpha", "seed", "bn", "passed", "failed"])
 

@@ -1,9 +1,9 @@
 """Stage 7 figures of the co-training results: Fig. 4 (noise), 5 (attack steps), 6 (alpha sweep), 7 (Lp norms), Table 1.
 
 Pure plotting functions: they take DataFrames / arrays and a path (``style.save`` writes PNG + PDF).
-The long tables they take have one row per (run, ...) with the run's ``condition`` (the similarity
-target, ``none`` for alpha = 0), ``alpha`` and ``seed``, as :func:`read_runs` builds them from
-``results/robustness/{target}/alpha{alpha}/seed{seed}/*.csv``.
+The long tables they take have one row per (run, ...) with the run's ``condition``, ``alpha``
+and ``seed``, as :func:`.runs.read_runs` builds them from
+``results/robustness/{condition}/alpha{alpha}/seed{seed}/*.csv``.
 
 Error bars are the standard error of the mean over seeds, SEM = sd / sqrt(n) with the n - 1
 sample sd (Fig. 4 of the paper: "standard error of mean, with 5 random seeds").
@@ -11,15 +11,14 @@ sample sd (Fig. 4 of the paper: "standard error of mean, with 5 random seeds").
 
 from __future__ import annotations
 
-import re
 
 import numpy as np
 import pandas as pd
 from matplotlib.ticker import NullLocator
 
-from .style import CONDITION_COLORS, condition_color, condition_label, family, legend, plt, save
+from .runs import mean_sem
+from .style import condition_color, condition_label, condition_order, legend, plt, save
 
-RUN_PATH = re.compile(r"(?P<target>[^/\\]+)[/\\]alpha(?P<alpha>[0-9.]+)[/\\]seed(?P<seed>[0-9]+)[/\\][^/\\]+$")
 NORMS = ["L0", "L1", "L2", "Linf"]
 NORM_LABELS = {"L0": "$L_0$", "L1": "$L_1$", "L2": "$L_2$", "Linf": r"$L_\infty$"}
 NORM_UNITS = {
@@ -35,76 +34,17 @@ def _failed_runs(checks: pd.DataFrame | None) -> set:
                                                                     checks["passed"]) if not ok}
 
 
-def read_runs(paths, *, bn: str = "primary") -> pd.DataFrame:
-    """Concatenate per-run CSVs, adding ``condition``, ``alpha`` (float) and ``seed`` (int) from each path.
-
-    A table with a ``bn`` column (the BatchNorm variants of the noise and adversarial evaluations, primary first) is
-    cut to its primary variant's rows (``bn="primary"``), or kept whole (``bn="all"``).
-    """
-    frames = []
-    for p in paths:
-        m = RUN_PATH.search(str(p))
-        if m is None:
-            raise ValueError(f"{p}: not a .../{{target}}/alpha{{alpha}}/seed{{seed}}/file path")
-        df = pd.read_csv(p)
-        if bn == "primary" and "bn" in df.columns and len(df):
-            df = df[df["bn"] == df["bn"].iloc[0]]
-        df.insert(0, "seed", int(m["seed"]))
-        df.insert(0, "alpha", float(m["alpha"]))
-        df.insert(0, "condition", m["target"])
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True)
-
-
-def mean_sem(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
-    """Mean, SEM (n - 1 sd / sqrt(n); NaN for a single seed) and n of ``value`` over the rows of each group."""
-    g = df.groupby(by, sort=True)[value]
-    out = g.agg(mean="mean", sd=lambda v: v.std(ddof=1), n="count").reset_index()
-    out["sem"] = out["sd"] / np.sqrt(out["n"])
-    return out.drop(columns="sd")
-
-
-FAMILY_ORDER = ("baseline", "similarity", "cka", "multi-task", "low-pass")
-
-
-MTL_ORDER = ("mtl_model", "mtl_shuffle", "mtl_ground_truth", "mtl_data")
-
-
-def _order(conditions) -> list[str]:
-    """The paper's conditions first, then the other methods by family (blur sigmas ascending)."""
-    known = [c for c in CONDITION_COLORS if c in set(conditions)]
-    rest = sorted(set(conditions) - set(known))
-
-    def key(c):
-        fam = family(c)
-        rank = FAMILY_ORDER.index(fam) if fam in FAMILY_ORDER else len(FAMILY_ORDER)
-        head = c.split("_", 1)[0][4:] if c.startswith("blur") else ""
-        sigma = float(head) if head.replace(".", "", 1).isdigit() else float("inf")
-        within = MTL_ORDER.index(c) if c in MTL_ORDER else len(MTL_ORDER)  # the target, then its controls
-        return (rank, sigma, within, c)
-
-    return known + sorted(rest, key=key)
-
-
-def _color(c):
-    return condition_color(c)
-
-
-def _label(c):
-    return condition_label(c)
-
-
 def noisy_examples(images: np.ndarray, levels, noise_seed: int, index: int = 0) -> np.ndarray:
     """The test image ``index`` at every noise level exactly as the robustness stage saw it.
 
     images: the evaluated test images (N, H, W) uint8 (the first N of cifar10.h5 ``test/images``);
     returns (n_levels, H, W) float in [0, 1]: clip(x + noise, 0, 1) with the noise of
-    :func:`neuroreg.robustness.noise.draw_noise` (drawn for all N images, seeded by noise_seed and
+    :func:`neuroreg.noise.draw_noise` (drawn for all N images, seeded by noise_seed and
     the level), row ``index``.
     """
     import torch
 
-    from neuroreg.robustness.noise import add_noise, draw_noise
+    from neuroreg.noise import add_noise, draw_noise
 
     x = torch.from_numpy(np.ascontiguousarray(images[index : index + 1, None])).float().div_(255.0)
     out = []
@@ -128,11 +68,11 @@ def plot_noise_robustness(summary: pd.DataFrame, path, *, examples: np.ndarray |
     fig = plt.figure(figsize=(max(6.0, 0.75 * n_ex), 4.6 if n_ex else 3.6))
     gs = fig.add_gridspec(2 if n_ex else 1, max(n_ex, 1), height_ratios=[4, 1] if n_ex else [1], hspace=0.45)
     ax = fig.add_subplot(gs[0, :])
-    for c in _order(summary["condition"]):
+    for c in condition_order(summary["condition"]):
         d = summary[summary["condition"] == c].sort_values("level")
         n = int(d["n"].max())
-        ax.errorbar(d["level"], 100 * d["mean"], yerr=100 * d["sem"].fillna(0), color=_color(c), marker="o", ms=3.5,
-                    lw=1.5, capsize=2.5, label=f"{_label(c)} (n = {n} seed{'s' if n != 1 else ''})")
+        ax.errorbar(d["level"], 100 * d["mean"], yerr=100 * d["sem"].fillna(0), color=condition_color(c), marker="o", ms=3.5,
+                    lw=1.5, capsize=2.5, label=f"{condition_label(c)} (n = {n} seed{'s' if n != 1 else ''})")
     if chance is not None:
         ax.axhline(100 * chance, color="0.7", lw=0.8, ls=":", label="chance")
     ax.set_xlabel("Gaussian noise sd (pixel scale 0-1)")
@@ -179,13 +119,13 @@ def plot_adversarial_steps(steps: pd.DataFrame, path, checks: pd.DataFrame | Non
             ax.text(0.5, 0.5, f"no {norm} results", ha="center", va="center", transform=ax.transAxes)
         s = mean_sem(d, ["condition", "steps"], "median") if len(d) else d
         floored = _floored(d, max_floor_fraction)
-        for c in _order(s["condition"]) if len(d) else []:
+        for c in condition_order(s["condition"]) if len(d) else []:
             e = s[s["condition"] == c].sort_values("steps")
             flag = " (check FAILED)" if any(fc == c for fc, _ in failed) else ""
-            ax.errorbar(e["steps"], e["mean"], yerr=e["sem"].fillna(0), color=_color(c), marker="o", ms=3.5,
-                        capsize=2.5, label=_label(c) + flag)
+            ax.errorbar(e["steps"], e["mean"], yerr=e["sem"].fillna(0), color=condition_color(c), marker="o", ms=3.5,
+                        capsize=2.5, label=condition_label(c) + flag)
             open_ = e[[(c, st) in floored for st in e["steps"]]]
-            ax.plot(open_["steps"], open_["mean"], ls="none", marker="o", ms=6, mfc="white", mec=_color(c), mew=1.3,
+            ax.plot(open_["steps"], open_["mean"], ls="none", marker="o", ms=6, mfc="white", mec=condition_color(c), mew=1.3,
                     zorder=5)
         if floored:
             ax.plot([], [], ls="none", marker="o", ms=6, mfc="white", mec="0.3", mew=1.3,
@@ -212,7 +152,7 @@ def _failed_note(fig, checks: pd.DataFrame | None) -> None:
     if checks is None or checks["passed"].all():
         return
     bad = checks[~checks["passed"]]
-    lines = [f"{_label(c)}, seed {s}: {f}" for c, s, f in zip(bad["condition"], bad["seed"], bad["failed"])]
+    lines = [f"{condition_label(c)}, seed {s}: {f}" for c, s, f in zip(bad["condition"], bad["seed"], bad["failed"])]
     fig.text(0.01, -0.02, "Sanity check FAILED (checks.json), numbers of these models are suspect:\n"
              + "\n".join(lines), ha="left", va="top", fontsize=7.5, color="#b00000")
 
@@ -261,15 +201,15 @@ def plot_adversarial_norms(adv: pd.DataFrame, path, checks: pd.DataFrame | None 
     axes = axes[0]
     for ax, norm in zip(axes, norms):
         d = adv[adv["norm"] == norm]
-        conds = _order(d["condition"])
+        conds = condition_order(d["condition"])
         for k, c in enumerate(conds):
             dc = d[d["condition"] == c]
             v = dc[value].to_numpy(float)
             # a model that got no image right has no median over correct images (NaN): the bar is the others' mean
-            ax.bar(k, _mean(v), color=_color(c), alpha=0.55, width=0.7, label=_label(c))
+            ax.bar(k, _mean(v), color=condition_color(c), alpha=0.55, width=0.7, label=condition_label(c))
             jitter = np.linspace(-0.15, 0.15, len(v)) if len(v) > 1 else np.zeros(1)
             bad = np.array([(c, int(s)) in failed for s in dc["seed"]], dtype=bool)
-            ax.scatter((k + jitter)[~bad], v[~bad], color=_color(c), edgecolor="k", linewidths=0.5, s=14, zorder=3)
+            ax.scatter((k + jitter)[~bad], v[~bad], color=condition_color(c), edgecolor="k", linewidths=0.5, s=14, zorder=3)
             if bad.any():
                 ax.scatter((k + jitter)[bad], v[bad], color="#b00000", marker="x", s=30, linewidths=1.5, zorder=4,
                            label="sanity check FAILED")
@@ -277,7 +217,7 @@ def plot_adversarial_norms(adv: pd.DataFrame, path, checks: pd.DataFrame | None 
                 ax.plot([k - 0.35, k + 0.35], [_mean(dc["median"].to_numpy(float))] * 2, color="k", lw=1.6, zorder=4,
                         label="the paper's median (misclassified = 0)")
         ax.set_xticks(range(len(conds)))
-        ax.set_xticklabels([_label(c) for c in conds], rotation=30, ha="right")
+        ax.set_xticklabels([condition_label(c) for c in conds], rotation=30, ha="right")
         ax.set_title(NORM_LABELS[norm])
         what = "over correctly classified images" if value != "median" else "(misclassified = 0)"
         ax.set_ylabel(f"median minimal perturbation\n{what}\n{NORM_UNITS[norm]}", fontsize=7.5)

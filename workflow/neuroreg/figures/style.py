@@ -9,7 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..io import atomic_output  # noqa: E402
+from ..conditions import parse  # noqa: E402
+from ..files import InputError, atomic_output  # noqa: E402
 
 # Conditions of the co-training experiment (Fig. 4-7) and their labels in the paper.
 CONDITION_COLORS = {
@@ -33,7 +34,7 @@ CONDITION_LABELS = {
     "random_network": "Random network (control)",
 }
 
-# The other methods (README, "Other ways to learn from brains"): one hue per family.
+# The other methods (docs/RESULTS.md, "Other ways to learn from brains"): one hue per family.
 METHOD_COLORS = {
     "mtl_model": "#2ca02c", "mtl_shuffle": "#98df8a", "mtl_ground_truth": "#17becf", "mtl_data": "#bcbd22",
 }
@@ -47,17 +48,17 @@ COMBINED_COLOR = "#e377c2"
 
 
 def family(c: str) -> str:
-    """baseline, similarity, cka, multi-task, low-pass or low-pass + <family> of a condition name."""
-    if c.startswith("blur"):
-        rest = c.split("_", 1)[1] if "_" in c else None
-        return "low-pass" if rest is None else f"low-pass + {family(rest)}"
-    if c == "none":
-        return "baseline"
-    if c.startswith("mtl_"):
-        return "multi-task"
-    if c.startswith(("cka_", "logcka_")):
-        return "cka"
-    return "similarity"
+    """baseline, similarity, cka, multi-task, low-pass or low-pass + <family> of a condition name
+    (:attr:`neuroreg.conditions.Condition.family`); "other" for a name that is no condition."""
+    cond = _parsed(c)
+    return "other" if cond is None else cond.family
+
+
+def _parsed(c: str):
+    try:
+        return parse(c)
+    except InputError:  # a name that is no condition (a table's own label): the neutral grey, its name
+        return None
 
 
 def condition_color(c: str):
@@ -66,17 +67,18 @@ def condition_color(c: str):
         return CONDITION_COLORS[c]
     if c in METHOD_COLORS:
         return METHOD_COLORS[c]
-    if c.startswith(("cka_", "logcka_")):
-        return CKA_COLORS[c.split("_", 1)[0]]
-    if c.startswith("blur"):
-        head = c.split("_", 1)[0][4:]
-        if "_" in c:
+    cond = _parsed(c)
+    if cond is None:
+        return "0.5"
+    if cond.blur is not None:
+        if cond.base != "none":
             return COMBINED_COLOR
-        try:  # darker blue for more blur: sigma 0.5 .. 3 px
-            return matplotlib.colormaps[BLUR_CMAP](0.35 + 0.6 * min(float(head), 3.0) / 3.0)
-        except ValueError:
+        if cond.blur == "best":
             return "0.5"
-    if c.startswith("neural_model_"):
+        return matplotlib.colormaps[BLUR_CMAP](0.35 + 0.6 * min(float(cond.blur), 3.0) / 3.0)  # darker: more blur
+    if cond.loss in CKA_COLORS:
+        return CKA_COLORS[cond.loss]
+    if cond.kind == "similarity" and cond.target.startswith("neural_model_"):
         return CONDITION_COLORS["neural_model"]
     return "0.5"
 
@@ -87,13 +89,14 @@ def condition_label(c: str) -> str:
         return CONDITION_LABELS[c]
     if c in METHOD_LABELS:
         return METHOD_LABELS[c]
-    for prefix, name in (("cka_", "1-CKA"), ("logcka_", "log(1-CKA)")):
-        if c.startswith(prefix):
-            return f"{name} ({condition_label(c[len(prefix):])})"
-    if c.startswith("blur"):
-        head, _, rest = c.partition("_")
-        sigma = "best" if head == "blurbest" else f"\u03c3={head[4:]}"
-        return f"Blur {sigma}" + (f" + {condition_label(rest)}" if rest else "")
+    cond = _parsed(c)
+    if cond is None:
+        return c
+    if cond.blur is not None:
+        sigma = "best" if cond.blur == "best" else f"\u03c3={cond.blur}"
+        return f"Blur {sigma}" + (f" + {condition_label(cond.base)}" if cond.base != "none" else "")
+    if cond.loss in ("cka", "logcka"):
+        return f"{'1-CKA' if cond.loss == 'cka' else 'log(1-CKA)'} ({condition_label(cond.target)})"
     return c
 
 
@@ -125,3 +128,23 @@ def save(fig, path: str | Path) -> None:
         with atomic_output(p) as tmp:
             fig.savefig(tmp, format=p.suffix[1:], bbox_inches="tight")
     plt.close(fig)
+
+
+FAMILY_ORDER = ("baseline", "similarity", "cka", "multi-task", "low-pass")
+MTL_ORDER = ("mtl_model", "mtl_shuffle", "mtl_ground_truth", "mtl_data")
+
+
+def condition_order(conditions) -> list[str]:
+    """The paper's conditions first, then the other methods by family (blur sigmas ascending)."""
+    known = [c for c in CONDITION_COLORS if c in set(conditions)]
+    rest = sorted(set(conditions) - set(known))
+
+    def key(c):
+        fam = family(c)
+        rank = FAMILY_ORDER.index(fam) if fam in FAMILY_ORDER else len(FAMILY_ORDER)
+        head = c.split("_", 1)[0][4:] if c.startswith("blur") else ""
+        sigma = float(head) if head.replace(".", "", 1).isdigit() else float("inf")
+        within = MTL_ORDER.index(c) if c in MTL_ORDER else len(MTL_ORDER)  # the target, then its controls
+        return (rank, sigma, within, c)
+
+    return known + sorted(rest, key=key)

@@ -2,7 +2,7 @@
 and one word (tables/verdict.csv, Fig. 12, the report's first page, the ``holds`` column of paper_vs_run.csv).
 
 Claims (section 4.1, 4.2, supplement Table 1), each for ``neural_model`` against a comparison condition, in each
-BatchNorm variant the robustness stage evaluated (``robustness.bn``; the first is primary, README "The verdict"):
+BatchNorm variant the robustness stage evaluated (``robustness.bn``; the first is primary, docs/RESULTS.md "The verdict"):
 
 * ``clean_cost``: clean accuracy of neural_model minus none's ("only a small sacrifice on clean image
   performance"): a non-inferiority claim, null -0.05 (a cost of 5 points), no size given;

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import InputError
+from ..files import InputError
 from .scan import Scan, validate
 from .trials import stable_image_id
 

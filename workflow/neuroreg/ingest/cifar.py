@@ -37,7 +37,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..io import InputError, atomic_output, open_h5, require_key
+from ..files import InputError, atomic_output, open_h5, require_key
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 
-from ..io import InputError
+from ..files import InputError
 from . import nwb, suite2p
 from .antolik2016 import read_antolik2016
 from .scan import Scan, write_scan

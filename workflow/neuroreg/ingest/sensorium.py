@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ..io import InputError
+from ..files import InputError
 from .scan import Scan
 from .trials import assemble_trials, neuron_attrs
 

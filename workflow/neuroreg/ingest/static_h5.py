@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import InputError, open_h5, require_key
+from ..files import InputError, open_h5, require_key
 from .scan import Scan
 from .trials import assemble_trials, neuron_attrs
 

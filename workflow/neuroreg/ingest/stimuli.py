@@ -32,7 +32,7 @@ import h5py
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..io import InputError, atomic_output, open_h5, require_key
+from ..files import InputError, atomic_output, open_h5, require_key
 
 log = logging.getLogger(__name__)
 

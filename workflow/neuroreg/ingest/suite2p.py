@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import InputError
+from ..files import InputError
 from .scan import Scan
 from .traces import TrialOptions, build_scan, check_frame_times, check_window, load_image_folder, trial_responses
 

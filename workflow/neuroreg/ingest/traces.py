@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import InputError
+from ..files import InputError
 
 log = logging.getLogger(__name__)
 

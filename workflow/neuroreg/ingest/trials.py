@@ -16,7 +16,7 @@ import logging
 
 import numpy as np
 
-from ..io import InputError
+from ..files import InputError
 from .scan import Scan, validate
 
 log = logging.getLogger(__name__)

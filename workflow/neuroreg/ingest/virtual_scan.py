@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 from . import virtual_v1 as v1
-from ..io import InputError
+from ..files import InputError
 from .scan import Scan, write_scan
 from .stimuli import read_stimuli
 

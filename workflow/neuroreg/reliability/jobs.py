@@ -14,8 +14,8 @@ import pandas as pd
 from ..figures.reliability import plot_fluctuations, plot_oracle_similarity, plot_snr
 from ..logs import job
 from .checks import signal_check
-from .io import oracle_order, pooled_delta_repeat, read_fluctuations, read_reliability, restrict, run_fluctuations
-from .io import run_reliability
+from .results import oracle_order, pooled_delta_repeat, read_fluctuations, read_reliability, restrict, run_fluctuations
+from .results import run_reliability
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 With ``cotrain.bn_running_stats: all`` (the paper's code path) the stimulus pass updates every BatchNorm layer's
 running mean and variance too, so a model with alpha > 0 is evaluated with estimates that are about half photo
 statistics (36 x 64 natural images), while ``none`` never saw a photo. That alone changes noise robustness
-(README, "How the laptop run's settings were chosen"), so a gain over ``none`` could be BatchNorm's rather than the
+(docs/RESULTS.md, "How the laptop run's settings were chosen"), so a gain over ``none`` could be BatchNorm's rather than the
 regularizer's. The evaluation therefore runs each model in up to two variants:
 
 * ``trained``: the running estimates the model was saved with;
@@ -13,7 +13,7 @@ regularizer's. The evaluation therefore runs each model in up to two variants:
   weights, biases, BatchNorm's affine parameters, the classifier and the blur front end are untouched
   (``tests/test_robustness.py`` checks that only ``running_mean``, ``running_var`` and ``num_batches_tracked`` move).
 
-README, "The verdict", says which variant is primary and why.
+docs/RESULTS.md, "The verdict", says which variant is primary and why.
 """
 
 from __future__ import annotations

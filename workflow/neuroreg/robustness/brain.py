@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..io import InputError, open_h5, require_key
+from ..files import InputError, open_h5, require_key
 from ..measures import pearson_r
 
 #: reference name -> dataset of the oracle file
@@ -59,7 +59,7 @@ def oracle_images(stimuli_path, ids: np.ndarray) -> torch.Tensor:
 @torch.no_grad()
 def layer_similarities(model, x: torch.Tensor, layers) -> list[np.ndarray]:
     """Eq. 9 per layer on images x (n, 1, H, W), centred by their own mean; float64 (n, n) each."""
-    from ..cotrain.similarity_loss import centered_cosine_similarity_direct
+    from ..measures import centered_cosine_similarity_direct
 
     model.eval()
     feats = model.features(x.contiguous(memory_format=torch.channels_last), layers)

@@ -13,6 +13,7 @@ import logging
 import os
 import time
 
+from ..files import write_csv
 from ..logs import job
 
 log = logging.getLogger(__name__)
@@ -26,13 +27,14 @@ def noise_robustness(smk) -> None:
     import torch
 
     from ..devices import select_device
-    from . import io, noise
+    from .. import noise
+    from . import loading
 
     cfg = smk.params.robustness
     torch.set_num_threads(smk.threads)
-    dev = select_device(cfg["device"])
-    models = io.load_variants(smk.input.model, smk.input.metrics, smk.input.cifar, cfg, dev)
-    images, labels = io.load_test(smk.input.cifar, cfg["n_noise"])  # null = the whole test set
+    dev = select_device(cfg["device"], key="robustness.device")
+    models = loading.load_variants(smk.input.model, smk.input.metrics, smk.input.cifar, cfg, dev)
+    images, labels = loading.load_test(smk.input.cifar, cfg["n_noise"])  # null = the whole test set
     frames = []
     for name, model in models.items():
         df = noise.noise_accuracy(model, images, labels, cfg["noise_levels"], cfg["noise_seed"],
@@ -40,7 +42,7 @@ def noise_robustness(smk) -> None:
         df.insert(0, "bn", name)
         frames.append(df)
     df = pd.concat(frames, ignore_index=True)
-    io.write_csv(df, smk.output.noise)
+    write_csv(df, smk.output.noise)
     log.info("%d test images on %s:\n%s", len(labels), dev, df.to_string(index=False))
 
 
@@ -55,15 +57,15 @@ def adversarial_robustness(smk) -> None:
     import torch
 
     from ..devices import select_device
-    from ..io import write_json
-    from . import checks, io, minimal
+    from ..files import write_json
+    from . import checks, loading, minimal
 
     cfg = smk.params.robustness
     torch.set_num_threads(smk.threads)
-    dev = select_device(cfg["device"])
+    dev = select_device(cfg["device"], key="robustness.device")
     settings = minimal.Settings.from_config(cfg, processes=cfg["processes"] or smk.threads, seed=int(smk.params.seed))
-    models = io.load_variants(smk.input.model, smk.input.metrics, smk.input.cifar, cfg, dev)
-    images, labels = io.load_test(smk.input.cifar, cfg["n_adversarial"])
+    models = loading.load_variants(smk.input.model, smk.input.metrics, smk.input.cifar, cfg, dev)
+    images, labels = loading.load_test(smk.input.cifar, cfg["n_adversarial"])
     x = images.float().div_(255.0).to(dev)
     y = labels.to(dev)
     log.info("%d images, BatchNorm %s, settings %s, on %s", len(x), list(models), settings, dev)
@@ -81,10 +83,10 @@ def adversarial_robustness(smk) -> None:
     report = checks.combine(reports)
     report["seconds"] = time.time() - t0
     summary, per_image, steps = (pd.concat([t[k] for t in tables], ignore_index=True) for k in range(3))
-    summary, per_image, steps = (io.bn_first(t) for t in (summary, per_image, steps))
-    io.write_csv(summary, smk.output.summary)
-    io.write_csv(per_image, smk.output.images)
-    io.write_csv(steps, smk.output.steps)
+    summary, per_image, steps = (loading.bn_first(t) for t in (summary, per_image, steps))
+    write_csv(summary, smk.output.summary)
+    write_csv(per_image, smk.output.images)
+    write_csv(steps, smk.output.steps)
     write_json(report, smk.output.checks)
     log.info("%.0f s; checks %s\n%s", report["seconds"], "passed" if report["passed"] else
              "FAILED: " + ", ".join(report["failed"]), summary.to_string(index=False))
@@ -97,8 +99,8 @@ def corrupt_cifar(smk) -> None:
     import numpy as np
 
     from ..ingest.cifar import grayscale_hwc, load_cifar, load_cifar_h5, validation_split
-    from ..io import InputError
-    from . import corruptions as C
+    from ..files import InputError
+    from . import corruption_sets as S
 
     cfg, n_val = smk.params.corruptions, smk.params.n_validation
     gray = load_cifar_h5(smk.input.cifar, splits=("test",), n_test=cfg["n_images"])
@@ -108,7 +110,7 @@ def corrupt_cifar(smk) -> None:
         if n_val:
             raise InputError("config", "robustness.corruptions.cifar10c", "CIFAR-10-C corrupts the CIFAR-10 test "
                              "set; with data.evaluation_split: validation set it to null (the corruptions are generated)")
-        sets = C.make_sets(None, labels, cfg, reader=lambda name, sev: C.load_cifar10c(cfg["cifar10c"], name, sev,
+        sets = S.make_sets(None, labels, cfg, reader=lambda name, sev: S.load_cifar10c(cfg["cifar10c"], name, sev,
                                                                                        len(labels)))
         source = f"CIFAR-10-C files: {cfg['cifar10c']}"
     else:
@@ -119,12 +121,12 @@ def corrupt_cifar(smk) -> None:
         if not np.array_equal(grayscale_hwc(rgb), clean) or not np.array_equal(raw["test"]["labels"][: len(labels)], labels):
             raise InputError(smk.input.source, None, f"its evaluation images are not those of {smk.input.cifar} "
                              "(made from another CIFAR-10 copy or evaluation_split?): rerun rule prepare_cifar")
-        sets = C.make_sets(rgb, labels, cfg)
+        sets = S.make_sets(rgb, labels, cfg)
         source = "generated: the constants of CIFAR-10-C's make_cifar_c.py (neuroreg.robustness.corruptions)"
     attrs = {"source": source, "seed": int(cfg["seed"]), "n_images": len(labels), "corruptions": list(cfg["names"]),
              "severities": [int(s) for s in cfg["severities"]], "grayscale": "ITU-R 601-2 luma, after corrupting RGB",
              "frost": "photographs: " + str(cfg["frost_images"]) if cfg["frost_images"] else "procedural texture"}
-    C.write_sets(smk.output[0], sets, labels, attrs)
+    S.write_sets(smk.output[0], sets, labels, attrs)
     log.info("%d sets of %d images (%s) in %.0f s", len(sets), len(labels), source, time.time() - t0)
 
 
@@ -136,23 +138,44 @@ def corruption_robustness(smk) -> None:
 
     from ..devices import select_device
     from ..ingest.cifar import load_cifar_h5
-    from . import corruptions as C
-    from . import io
+    from ..files import InputError
+    from . import corruption_sets as S
+    from . import loading
 
     cfg = smk.params.robustness
     torch.set_num_threads(smk.threads)
-    dev = select_device(cfg["device"])
-    model = io.load_model(smk.input.model, smk.input.metrics).to(dev)
-    labels, sets = C.read_sets(smk.input.corrupted)
+    dev = select_device(cfg["device"], key="robustness.device")
+    model = loading.load_model(smk.input.model, smk.input.metrics).to(dev)
+    labels, sets = S.read_sets(smk.input.corrupted)
     gray = load_cifar_h5(smk.input.cifar, splits=("test",), n_test=len(labels))
     if not np.array_equal(gray["test_labels"], labels):
-        raise io.InputError(smk.input.corrupted, "labels", f"not the first {len(labels)} labels of {smk.input.cifar}")
+        raise InputError(smk.input.corrupted, "labels", f"not the first {len(labels)} labels of {smk.input.cifar}")
     t0 = time.time()
-    df = C.accuracy_table(model, gray["test_images"], labels, sets, batch_size=cfg["batch_size"], device=dev)
-    io.write_csv(df, smk.output.corruptions)
+    df = S.accuracy_table(model, gray["test_images"], labels, sets, batch_size=cfg["batch_size"], device=dev)
+    write_csv(df, smk.output.corruptions)
     per_family = df[df.severity > 0].groupby("family", sort=False)["accuracy"].mean()
     log.info("%d sets x %d images in %.1f s on %s; clean %.3f, mean %.3f; per family %s", len(sets), len(labels),
              time.time() - t0, dev, df.accuracy.iloc[0], df.accuracy.iloc[1:].mean(), per_family.round(3).to_dict())
+
+
+@job
+def frequency_probe(smk) -> None:
+    """The low-frequency probe of one co-trained model (as trained) -> frequency.csv (:mod:`.frequency`)."""
+    import torch
+
+    from ..devices import select_device
+    from . import frequency, loading
+
+    cfg, fq = smk.params.robustness, smk.params.frequency
+    torch.set_num_threads(smk.threads)
+    dev = select_device(cfg["device"], key="robustness.device")
+    model = loading.load_model(smk.input.model, smk.input.metrics).to(dev)
+    images, labels = loading.load_test(smk.input.cifar, fq["n_images"])
+    t0 = time.time()
+    df = frequency.frequency_accuracy(model, images, labels, fq["cutoffs"], batch_size=cfg["batch_size"], device=dev)
+    write_csv(df, smk.output.frequency)
+    log.info("%d images, cutoffs %s, %.1f s: clean %.3f, low-frequency reliance %.3f\n%s", len(labels), fq["cutoffs"],
+             time.time() - t0, df.accuracy.iloc[0], frequency.low_frequency_reliance(df), df.to_string(index=False))
 
 
 @job
@@ -162,28 +185,11 @@ def brain_likeness(smk) -> None:
 
     import torch
 
-    from . import brain, io
+    from . import brain, loading
 
     torch.set_num_threads(smk.threads)
-    model = io.load_model(smk.input.model, smk.input.metrics)
+    model = loading.load_model(smk.input.model, smk.input.metrics)
     gamma = json.loads(open(smk.input.metrics).read())["gamma"]
     df = brain.brain_likeness(model, gamma, smk.input.stimuli, list(smk.input.oracle))
-    io.write_csv(df, smk.output[0])
+    write_csv(df, smk.output[0])
     log.info("\n%s", df.to_string(index=False))
-
-
-@job
-def blur_selection(smk) -> None:
-    """The best blur of the low-pass sweep on held-out training images -> tables/blur_selection.csv."""
-    import torch
-
-    from . import blur, io
-
-    torch.set_num_threads(smk.threads)
-    p = smk.params
-    images, labels = blur.held_out_images(smk.input.cifar, p.n_validation, p.n_train)
-    models = [(cond, float(sigma), int(seed), io.load_model(m, mt))
-              for (cond, sigma, seed), m, mt in zip(p.runs, smk.input.models, smk.input.metrics)]
-    table = blur.select(models, images, labels, p.noise_levels, p.noise_seed, batch_size=p.batch_size)
-    io.write_csv(table, smk.output[0])
-    log.info("blur selection on %d held-out training images:\n%s", len(labels), table.to_string(index=False))

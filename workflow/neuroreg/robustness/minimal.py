@@ -297,7 +297,7 @@ STEP_COLUMNS = ["norm", "attack", "steps", "budget", "n_images", "median", "floo
 
 
 def tables(result: dict, image_index: np.ndarray):
-    """(adversarial, adversarial_images, adversarial_steps) DataFrames (README, "6. Robustness", for the schemas).
+    """(adversarial, adversarial_images, adversarial_steps) DataFrames (docs/STAGES.md, "6. Robustness", for the schemas).
 
     adversarial: one row per norm: ``median`` (the paper's, misclassified = 0), ``median_correct`` (over the correctly
     classified images), quantiles and mean of the paper's distances, counts, the share of correct images at an

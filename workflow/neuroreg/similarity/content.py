@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..io import InputError, open_h5, require_key
+from ..files import InputError, open_h5, require_key
 from .matrix import vector_store, write_similarity
 
 CONTENT_TARGETS = ("pixel", "random_network")
@@ -70,7 +70,7 @@ def pixel_features(images: np.ndarray) -> np.ndarray:
 
 def random_network(*, arch: str = "resnet18", width: int = 64, seed: int = 0):
     """The co-trained architecture, untrained: initialised under ``torch.manual_seed(seed)``, eval mode."""
-    from ..cotrain import resnet
+    from .. import resnet
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
@@ -80,7 +80,7 @@ def random_network(*, arch: str = "resnet18", width: int = 64, seed: int = 0):
 
 def network_features(model, layer: int) -> Callable[[np.ndarray], np.ndarray]:
     """uint8 (B, H, W) -> (B, D): the flattened feature of conv ``layer`` (``model.layer_name``, a forward hook)."""
-    from ..regularize import layer_features
+    from ..features import layer_features
 
     name = model.layer_name(int(layer))
 

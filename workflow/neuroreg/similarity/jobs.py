@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..figures.similarity import plot_model_similarity, plot_similar_pairs, plot_similarity_scatter
-from ..io import atomic_output, open_h5, require_key
+from ..files import atomic_output, open_h5, require_key
 from ..logs import job
 from ..measures import pearson_r
 from .matrix import extreme_pairs, read_similarity
@@ -136,3 +136,15 @@ def fig2_similar_pairs(smk) -> None:
     pairs = [(int(rows[i]), int(rows[j]), s) for i, j, s in low + high]
     log.info("pairs (stimulus rows, S): %s", pairs)
     plot_similar_pairs(imgs, pairs, len(low), smk.output.png)
+
+
+@job
+def mtl_responses(smk) -> None:
+    """The responses one multi-task condition predicts -> results/responses/{responses}.h5 (neuroreg.similarity.responses)."""
+    from .responses import build_responses
+
+    scans = list(smk.params.scans)
+    predictions = list(smk.input.get("predictions", [])) or [None] * len(scans)
+    inputs = {s: {"scan": sc, "predictions": pr} for s, sc, pr in zip(scans, smk.input.scans, predictions)}
+    info = build_responses(smk.params.responses, smk.output[0], inputs, smk.input.stimuli, seed=int(smk.params.seed))
+    log.info("responses %s over %d scans: %s", smk.params.responses, len(scans), info)

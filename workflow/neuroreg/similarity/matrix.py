@@ -34,7 +34,7 @@ from typing import Iterator, Sequence
 import h5py
 import numpy as np
 
-from ..io import InputError, atomic_output, open_h5, require_key
+from ..files import InputError, atomic_output, open_h5, require_key
 
 __all__ = ["scaled_responses", "similarity_matrix", "write_similarity", "shuffle_similarity", "read_similarity",
            "vector_store", "extreme_pairs"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ingest.scan import read_scan
-from ..io import InputError, open_h5, require_finite, require_key
+from ..files import InputError, open_h5, require_finite, require_key
 from ..measures import centered_unit_vectors, pearson_r
 from ..reliability import oracle as rel
 from .matrix import scaled_responses
@@ -80,7 +80,7 @@ def target_images(scan_paths: dict, stimuli_path) -> tuple[np.ndarray, np.ndarra
     return ref[keep].astype(np.int64), index[keep].astype(np.int64)
 
 
-def _rows(ids: np.ndarray, wanted: np.ndarray, path, key: str) -> np.ndarray:
+def rows_of(ids: np.ndarray, wanted: np.ndarray, path, key: str) -> np.ndarray:
     """Positions of ``wanted`` ids in ``ids``; InputError if any is missing."""
     order = np.argsort(ids, kind="stable")
     pos = np.clip(np.searchsorted(ids, wanted, sorter=order), 0, max(len(ids) - 1, 0))
@@ -98,7 +98,7 @@ def read_weights(reliability_path, neuron_id: np.ndarray) -> np.ndarray:
         raise InputError(reliability_path, "snr_weight", f"shape {w.shape} does not match neuron_id {ids.shape}")
     if (w < 0).any():
         raise InputError(reliability_path, "snr_weight", "negative weights (w_a = sigma_a / eta_a >= 0)")
-    return w[_rows(ids, np.asarray(neuron_id), reliability_path, "neuron_id")]
+    return w[rows_of(ids, np.asarray(neuron_id), reliability_path, "neuron_id")]
 
 
 def read_predictions(path) -> dict:
@@ -129,7 +129,7 @@ def model_vectors(predictions_path, reliability_path, image_id: np.ndarray) -> n
     """Eq. 6 unit vectors (n, n_neurons) of one scan for the images ``image_id``."""
     p = read_predictions(predictions_path)
     w = read_weights(reliability_path, p["neuron_id"])
-    rows = _rows(p["image_id"], image_id, predictions_path, "image_id")
+    rows = rows_of(p["image_id"], image_id, predictions_path, "image_id")
     return _unit(scaled_responses(p["responses"][rows], w, p["test_correlation"]), predictions_path, "responses")
 
 
@@ -137,7 +137,7 @@ def data_vectors(scan_path, reliability_path, image_id: np.ndarray) -> np.ndarra
     """Eq. 2 unit vectors (n, n_neurons) of one scan: single trials of the images ``image_id``."""
     scan = read_scan(scan_path, ground_truth=False)
     ids, trial = once_shown(scan)
-    rows = trial[_rows(ids, image_id, scan_path, "image_id")]
+    rows = trial[rows_of(ids, image_id, scan_path, "image_id")]
     w = read_weights(reliability_path, scan.neuron_id)
     return _unit(scaled_responses(scan.responses[rows], w), scan_path, "responses")
 
@@ -148,7 +148,7 @@ def truth_vectors(scan_path, image_id: np.ndarray) -> np.ndarray:
         ids = require_key(f, "image_id", scan_path)[()]
         key = "ground_truth/image_response"
         resp = require_finite(require_key(f, key, scan_path)[()], scan_path, key)
-    return _unit(resp[_rows(ids, image_id, scan_path, "image_id")], scan_path, key)
+    return _unit(resp[rows_of(ids, image_id, scan_path, "image_id")], scan_path, key)
 
 
 def oracle_comparison(scan_path, reliability_path, predictions_path) -> dict:
@@ -170,15 +170,15 @@ def oracle_comparison(scan_path, reliability_path, predictions_path) -> dict:
     w = read_weights(reliability_path, scan.neuron_id)
     idx, trials = scan.oracle_responses()
     e, image = rel.trial_unit_vectors(trials, w)
-    trial_oracle = _rows(o_ids, np.asarray(scan.image_id)[idx], reliability_path, "oracle_image_id")[image]
+    trial_oracle = rows_of(o_ids, np.asarray(scan.image_id)[idx], reliability_path, "oracle_image_id")[image]
     p = read_predictions(predictions_path)
     w_p = read_weights(reliability_path, p["neuron_id"])
-    rows = _rows(p["image_id"], o_ids, predictions_path, "image_id")
+    rows = rows_of(p["image_id"], o_ids, predictions_path, "image_id")
     em = _unit(scaled_responses(p["responses"][rows], w_p, p["test_correlation"]), predictions_path, "responses")
     out = {"oracle_image_id": o_ids, "oracle": s_oracle, "model": em.astype(np.float64) @ em.T,
            "data_trials": e @ e.T, "trial_oracle": trial_oracle}
     if scan.ground_truth and "image_response" in scan.ground_truth:
-        gt = scan.ground_truth["image_response"][_rows(np.asarray(scan.image_id), o_ids, scan_path, "image_id")]
+        gt = scan.ground_truth["image_response"][rows_of(np.asarray(scan.image_id), o_ids, scan_path, "image_id")]
         et = _unit(gt, scan_path, "ground_truth/image_response").astype(np.float64)
         out["true"] = et @ et.T
     return out

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..io import InputError
+from ..files import InputError
 
 CONV3_1 = 11  # torchvision VGG19 features index of ReLU(conv3_1)
 _LAYERS = [("conv", 3, 64), ("relu",), ("conv", 64, 64), ("relu",), ("pool",),

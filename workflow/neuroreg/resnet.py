@@ -78,7 +78,7 @@ class GaussianBlur(nn.Module):
 # AMX or with ONEDNN_MAX_CPU_ISA=AVX512_CORE*): its "reduce to unit stride" copy of the strided input overruns
 # the padded block. Exactly the width-8 network's stage-2 shortcut (8 -> 16 channels, 36 x 64 stimuli). The AVX2
 # kernel (8-channel blocks) has the same fault below 8 input channels: it hangs.
-# tests/test_cpu_kernels.py holds the torch-only reproducer; README, "Troubleshooting".
+# tests/test_cpu_kernels.py holds the torch-only reproducer; docs/OPERATIONS.md, "Troubleshooting".
 ONEDNN_CHANNEL_BLOCK = 16
 
 
@@ -158,7 +158,7 @@ class ResNet(nn.Module):
 
     def layer_name(self, k: int) -> str:
         """The module whose output is the feature of conv layer ``k`` (see module doc), for forward hooks
-        (:func:`neuroreg.regularize.layer_features`): ``relu1`` (the stem, after BN + ReLU) or ``blocks.<b>``."""
+        (:func:`neuroreg.features.layer_features`): ``relu1`` (the stem, after BN + ReLU) or ``blocks.<b>``."""
         self.check_layer(k)
         return "relu1" if k == 1 else f"blocks.{(k - 3) // 2}"
 

@@ -146,3 +146,9 @@ def write_json(obj, path: str | os.PathLike) -> None:
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=2, default=default)
             f.write("\n")
+
+
+def write_csv(df, path, **kw) -> None:
+    """A pandas table to ``path`` atomically (:func:`atomic_output`), without its index, 6 significant digits."""
+    with atomic_output(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g", **kw)

@@ -16,8 +16,8 @@ import pandas as pd
 import torch
 
 from ..ingest.cifar import load_cifar_h5
-from ..io import InputError
-from .noise import noise_accuracy
+from ..files import InputError
+from ..noise import noise_accuracy
 
 COLUMNS = ["condition", "sigma", "n_seeds", "clean", "score", "score_sem", "n_images", "selected"]
 

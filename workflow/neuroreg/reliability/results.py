@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..ingest.scan import Scan, read_scan, validate
-from ..io import InputError, atomic_output, open_h5, require_key
+from ..files import InputError, atomic_output, open_h5, require_key
 from . import oracle as rel
 
 NEURON_COLUMNS = ("signal_strength", "noise_strength", "snr_weight", "oracle_correlation", "explainable_variance")
