@@ -1,6 +1,6 @@
 """The canonical scan: one HDF5 file per two-photon scan, whatever the source.
 
-Schema of ``results/scans/{scan}.h5`` (also in the docs/STAGES.md, "Stage by stage")::
+Schema of ``results/scans/{scan}.h5`` (also in docs/STAGES.md, "Stage by stage")::
 
     images        (n_images, H, W)   float32 or uint8   the stimuli shown (default 36 x 64)
     image_id      (n_images,)        int64    stimulus identity shared across scans
