@@ -73,6 +73,7 @@ def plot_frequency(freq: pd.DataFrame, lfr: pd.DataFrame, path) -> None:
             s = mean_sem(d[(d["condition"] == c) & (d["filter"] == kind)], ["cutoff"], "accuracy")
             ax.errorbar(s["cutoff"], 100 * s["mean"], yerr=100 * s["sem"].fillna(0), marker="o", ms=3, capsize=2,
                         color=condition_color(c), label=condition_label(c))
+        ax.axhline(100 / 10, color="0.6", lw=0.8, ls=":")  # chance (10 classes)
         ax.set_xlabel("cutoff (cycles per image)")
         ax.set_ylabel(f"accuracy on {kind}-pass images (%)")
         ax.set_title(f"{kind}-pass: radius {'<=' if kind == 'low' else '>'} cutoff")
