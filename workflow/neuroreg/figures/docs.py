@@ -30,10 +30,11 @@ import pandas as pd
 
 from ..conditions import Run
 from ..files import InputError, atomic_output
+from .runs import main_alphas
 from .style import condition_order
 
 BLOCK = re.compile(r"(<!-- rendered: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /rendered -->)", re.S)
-CLAIMS = {  # claim -> (label, unit, format of an effect)
+CLAIMS = {  # claim -> (label, unit of its effect)
     "clean_cost": ("clean cost (points; null: -5)", "points"),
     "accuracy_sd0.06": ("accuracy at sd 0.06 (points)", "points"),
     "accuracy_sd0.08": ("accuracy at sd 0.08", "points"),
@@ -59,7 +60,7 @@ def _interval(unit: str, lo: float, hi: float) -> str:
     return f"[{lo:.2f}, {hi:.2f}]"
 
 
-def _paper(claim: str, unit: str, comparison: str, paper: float) -> str:
+def _paper(claim: str, unit: str, paper: float) -> str:
     if claim in PAPER_SIZE:
         return PAPER_SIZE[claim]
     if isinstance(paper, float) and math.isnan(paper):
@@ -82,7 +83,7 @@ def verdict_table(verdict: pd.DataFrame) -> str:
         rows = verdict[verdict["claim"] == claim]
         first = True
         for comparison in dict.fromkeys(rows["comparison"]):
-            cells = {}
+            cells, detect, paper = {}, "", ""
             for _, r in rows[rows["comparison"] == comparison].iterrows():
                 text = f"{_effect(unit, r['effect'])} {_interval(unit, r['ci_low'], r['ci_high'])}"
                 key = "primary" if bool(r["primary"]) else "other"
@@ -91,7 +92,7 @@ def verdict_table(verdict: pd.DataFrame) -> str:
                 if key == "primary":
                     detect = "" if pd.isna(r["detectable"]) else (f"x{r['detectable']:.2f}" if unit == "ratio"
                                                                   else f"{100 * r['detectable']:.1f}")
-                    paper = _paper(claim, unit, comparison, r["paper"])
+                    paper = _paper(claim, unit, r["paper"])
             against = "" if " vs " not in comparison else f"`{comparison.split(' vs ')[1]}`"
             p, o = cells.get("primary", ("", "")), cells.get("other", ("", ""))
             lines.append(f"| {label if first else ''} | {against} | {p[0]} | {p[1]} | {o[0]} | {o[1]} | {paper} | "
@@ -122,7 +123,7 @@ def noise_table(run_dir: Path) -> str:
     head = "| condition (seeds) | " + " | ".join("clean" if lv == 0 else f"sd {lv:.2f}" for lv in levels) + " |"
     lines = [head, "|" + "---|" * (len(levels) + 1)]
     groups = t.groupby(["condition", "alpha"])
-    main_alpha = {c: g["alpha"].value_counts().idxmax() if c != "none" else 0.0 for c, g in t.groupby("condition")}
+    main_alpha = main_alphas(t)
     for cond in order:
         for alpha in sorted(t[t["condition"] == cond]["alpha"].unique(), key=lambda a: (a != main_alpha[cond], a)):
             g = groups.get_group((cond, alpha))

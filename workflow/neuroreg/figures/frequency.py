@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..robustness.frequency import low_frequency_reliance
-from .runs import mean_sem
+from .runs import main_alphas, mean_sem
 from .style import condition_color, condition_label, condition_order, legend, plt, save
 
 KEYS = ["condition", "alpha", "seed"]
@@ -64,7 +64,7 @@ def partial_correlations(table: pd.DataFrame, x: str, scores, covariates=("clean
 def plot_frequency(freq: pd.DataFrame, lfr: pd.DataFrame, path) -> None:
     """Accuracy on low-pass (left) and high-pass (middle) images against the cutoff, per condition (mean ± SEM over
     seeds, each condition's most common alpha); right: each model's LFR by condition."""
-    main = {c: g["alpha"].value_counts().idxmax() for c, g in freq.groupby("condition")}
+    main = main_alphas(freq)
     d = freq[[main[c] == a for c, a in zip(freq["condition"], freq["alpha"])]]
     conds = condition_order(d["condition"].unique())
     fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.2))

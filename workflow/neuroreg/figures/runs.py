@@ -28,6 +28,11 @@ def read_runs(paths, *, bn: str = "primary") -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def main_alphas(df: pd.DataFrame) -> dict:
+    """{condition: its main alpha}, the alpha most of its rows have (the main-text runs, not the alpha sweep's)."""
+    return {c: g["alpha"].value_counts().idxmax() for c, g in df.groupby("condition")}
+
+
 def mean_sem(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
     """Mean, SEM (n - 1 sd / sqrt(n); NaN for a single seed) and n of ``value`` over the rows of each group."""
     g = df.groupby(by, sort=True)[value]

@@ -195,9 +195,9 @@ def _run(model, search, x, y, images, idx, starts, start_d, known, name, norm, h
     steps = int(s.steps) * budget
     if name == "pgd":
         pgd_steps = int(s.pgd["steps"]) * budget
-        lower = float(s.pgd.get("lower") or 0.0)
-        pgd_model = search if (s.pgd.get("precision") or s.precision) == s.precision else (
-            A.Autocast(model) if s.pgd["precision"] == "bf16" else model)
+        lower = float(s.pgd.get("lower") or 0.0)  # a pgd section without the refinement keys: plain Foolbox-style PGD
+        precision = s.pgd.get("precision") or s.precision
+        pgd_model = search if precision == s.precision else A.Autocast(model) if precision == "bf16" else model
         adv, _ = A.pgd_minimal(pgd_model, xi, yi, known, steps=pgd_steps, rel_stepsizes=[hp["rel_stepsize"]],
                                search_steps=s.pgd["search_steps"], repetitions=s.repetitions, seed=s.seed,
                                loss=s.pgd.get("loss") or "ce", lower=lower)
