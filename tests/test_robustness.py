@@ -198,6 +198,46 @@ def test_bf16_search_is_verified_in_fp32():
     assert moved == 0 and np.isinf(d_none).all()
 
 
+def test_an_attack_searches_on_its_own_precision(monkeypatch):
+    """A grid's ``precision`` picks that attack's search model over robustness.precision; the attack never sees the
+    key, the record's setting names it, and an unknown one is an error naming the attack."""
+    model = Linear2().eval()
+    x, y = data(model, n=6)
+    seen = {}
+    real = minimal.run_minimal_parallel
+
+    def spy(search, xi, yi, name, norm, steps, hp, **kw):
+        seen[(norm, name)] = (type(search).__name__, dict(hp))
+        return real(search, xi, yi, name, norm, steps, hp, **kw)
+
+    monkeypatch.setattr(minimal, "run_minimal_parallel", spy)
+    grids = {"ddn": {"gamma": [0.05]}, "fmn": {"L2": {"max_stepsize": [1.0], "precision": ["fp32"]},
+                                                "Linf": {"max_stepsize": [1.0]}}}
+    s = minimal.Settings(norms=("L2", "Linf"), attacks={"L2": ["ddn", "fmn"], "Linf": ["fmn"]}, steps=20,
+                         precision="bf16", hyperparameters=grids, start_directions=20,
+                         convergence={"n_images": 2, "factor": 2, "tolerance": 0.05})
+    result = minimal.evaluate(model, x, y, s)
+    assert seen[("L2", "ddn")][0] == "Autocast" and seen[("Linf", "fmn")][0] == "Autocast"
+    assert seen[("L2", "fmn")] == ("Linear2", {"max_stepsize": 1.0})  # fp32, the key not passed on
+    settings = {(r.norm, r.attack): r.setting for r in result["records"]}
+    assert settings[("L2", "fmn")] == "max_stepsize=1,precision=fp32" and "precision" not in settings[("L2", "ddn")]
+    fp32 = [r for r in result["records"] if r.norm == "L2" and r.attack == "fmn"]
+    assert all(r.moved == 0 for r in fp32)  # an fp32 search needs no move to the fp32 boundary
+    bad = minimal.Settings(**{**s.__dict__, "hyperparameters": {**grids, "ddn": {"gamma": [0.05], "precision": ["fp16"]}}})
+    with pytest.raises(ValueError, match="'fp16' of attack ddn"):
+        minimal.evaluate(model, x, y, bad)
+
+
+def test_later_batchnorm_variants_run_the_secondary_attacks_without_the_convergence_rerun():
+    s = minimal.Settings(**SMALL, secondary_attacks={"L2": ["fmn"], "Linf": ["fmn"]})
+    assert s.for_variant(0) is s
+    later = s.for_variant(1)
+    assert later.attacks == {"L2": ["fmn"], "Linf": ["fmn"]} and later.convergence["n_images"] == 0
+    assert s.convergence["n_images"] == 6 and s.attacks == SMALL["attacks"]  # the primary's untouched
+    same = minimal.Settings(**SMALL).for_variant(1)  # secondary_attacks null: the primary's attacks
+    assert same.attacks == SMALL["attacks"] and same.convergence["n_images"] == 0
+
+
 def test_pgd_search_is_deterministic_and_bounded():
     model = Linear2().eval()
     x, y = data(model, n=6)
@@ -206,6 +246,29 @@ def test_pgd_search_is_deterministic_and_bounded():
     a2, d2 = A.pgd_minimal(model, x, y, hi, steps=20, rel_stepsizes=[0.1], search_steps=8, seed=5)
     assert np.array_equal(d1, d2) and torch.equal(a1, a2)
     assert np.all(np.isfinite(d1)) and A.is_adversarial(model, a1, y).all()
+
+
+def test_pgd_warm_start_begins_at_the_given_point_projected_into_the_ball():
+    """attacks.pgd(start=...): where ``use``, the first iterate is the given point clipped to the eps-box around x
+    (an adversarial one is returned as is: an image stops at its first adversarial iterate); elsewhere the random
+    start, the same draw as without ``start``."""
+    model = Linear2().eval()
+    x, y = data(model, n=6)
+    true = torch.as_tensor(analytic(model, x)["Linf"]).float()
+    m, w = model.margin(x)
+    toward = (-torch.sign(m)[:, None] * torch.sign(w.flatten())[None]).reshape(x.shape)
+    far = (x + 1.05 * true[:, None, None, None] * toward).clamp(0, 1)  # adversarial, 5 % beyond the minimum
+    assert A.is_adversarial(model, far, y).all()
+    use = torch.tensor([True, True, True, False, False, False])
+    eps = 1.2 * true  # the point lies inside the ball: kept as it is
+    adv = A.pgd(model, x, y, eps, steps=1, rel_stepsize=0.1, generator=torch.Generator().manual_seed(3),
+                start=(far, use), loss="margin")
+    assert torch.allclose(adv[use], far[use], atol=1e-6)
+    cold = A.pgd(model, x, y, eps, steps=1, rel_stepsize=0.1, generator=torch.Generator().manual_seed(3), loss="margin")
+    assert torch.equal(adv[~use], cold[~use]) and not torch.equal(adv[use], cold[use])
+    inside = A.pgd(model, x, y, 0.5 * true, steps=0, rel_stepsize=0.1, generator=torch.Generator().manual_seed(3),
+                   start=(far, torch.ones(6, dtype=torch.bool)))  # a smaller ball: projected onto its box
+    assert torch.allclose((inside - x).abs().flatten(1).amax(1), 0.5 * true, rtol=1e-5)
 
 
 def test_margin_by_hand():

@@ -237,6 +237,23 @@ def test_job_time_is_steps_times_measured_step_cost(tmp_path, monkeypatch):
     assert P.job_seconds(enc, cfg, seconds, 2) == pytest.approx(4 * 6 * 0.2)  # 180 training trials / 30
 
 
+def test_attack_time_prices_each_search_precision_and_each_variants_attacks():
+    """An adversarial job: per BatchNorm variant its attacks (the second: secondary_attacks, no convergence rerun),
+    each at its search precision's measured cost."""
+    r = {"bn": ["cifar", "trained"], "norms": ["L2"], "attacks": {"L2": ["ddn", "fmn"]}, "steps": 10,
+         "secondary_attacks": {"L2": ["fmn"]}, "precision": "bf16", "n_adversarial": 100, "start_directions": 5,
+         "hyperparameters": {"fmn": {"L2": {"max_stepsize": [1.0], "precision": ["fp32"]}}},
+         "convergence": {"n_images": 10, "factor": 2, "tolerance": 0.05}}
+    cfg = C.load(overrides={"robustness": r})
+    fb, forward = P.attack_passes(cfg)
+    # primary: DDN (bf16) and FMN (fp32) 10 steps x (1 + 10 % of the images at 2 x); the second variant: FMN, 10
+    assert fb == pytest.approx({"bf16": 12.0, "fp32": 22.0}) and forward == 20
+    job = P.Job("adversarial_robustness", "robustness", {"condition": "none", "alpha": "0", "seed": "0"}, 1)
+    costs = {"bf16": 0.001, "fp32": 0.002}
+    seconds = lambda spec: costs.get(spec.get("precision"), 0.0001)  # noqa: E731
+    assert P.job_seconds(job, cfg, seconds, 1) == pytest.approx(100 * (12 * 0.001 + 22 * 0.002 + 20 * 0.0001))
+
+
 # ---------------------------------------------------------------- progress lines
 def test_progress_lines_come_at_a_bounded_interval_with_rate_and_eta(caplog):
     now = [0.0]

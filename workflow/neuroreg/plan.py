@@ -162,7 +162,7 @@ def _cifar_sizes(cfg: dict, classes: int) -> tuple[int, int]:
 def job_specs(job: Job, cfg: dict, threads: int) -> dict:
     """The step costs (:mod:`neuroreg.costs` specs) one job's estimate uses, by name: ``encoder``; ``forward``,
     ``step`` (a co-training step without the stimulus pass), ``stimulus_step`` (with it, alpha > 0 only),
-    ``forward_backward`` (the attacks). The one place both the measuring (:func:`specs`) and the estimate
+    ``forward_backward_fp32`` / ``forward_backward_bf16`` (the attacks, per search precision in use). The one place both the measuring (:func:`specs`) and the estimate
     (:func:`job_seconds`) take them from."""
     dev = _stage_device(cfg, job.stage)
     if job.rule == "encoder":
@@ -179,7 +179,8 @@ def job_specs(job: Job, cfg: dict, threads: int) -> dict:
         if float(job.wildcards.get("alpha", 0)) > 0:
             out["stimulus_step"] = {**base, "kind": "cotrain", "stimuli": True, "stimulus_shape": shape}
     if job.rule == "adversarial_robustness":
-        out["forward_backward"] = {**base, "kind": "forward_backward", "precision": cfg["robustness"]["precision"]}
+        for precision in attack_passes(cfg)[0]:
+            out[f"forward_backward_{precision}"] = {**base, "kind": "forward_backward", "precision": precision}
     return out
 
 
@@ -192,23 +193,27 @@ def specs(jobs: list[Job], cfg: dict, cores: int) -> list[dict]:
     return list(out.values())
 
 
-def attack_passes(cfg: dict) -> tuple[float, float]:
-    """(forward+backward passes, forward passes) per attacked image of one adversarial job: every attack and setting
-    at the main budget, plus the convergence rerun (factor x the iterations on its share of the images), for each
-    BatchNorm variant; the blended-noise starts once per variant (directions + line search)."""
-    from .robustness.minimal import Settings, attack_steps, settings_of
+def attack_passes(cfg: dict) -> tuple[dict, float]:
+    """({search precision: forward+backward passes}, forward passes) per attacked image of one adversarial job: every
+    attack and setting at the main budget on its search model (:func:`minimal.search_precision`), plus the
+    convergence rerun (factor x the iterations on its share of the images), for each BatchNorm variant with its
+    attacks (:meth:`minimal.Settings.for_variant`); the blended-noise starts once per variant (directions + line
+    search)."""
+    from .robustness.minimal import Settings, attack_steps, search_precision, settings_of
 
     r = cfg["robustness"]
-    s = Settings.from_config(r)
-    share = min(1.0, s.convergence["n_images"] / max(r["n_adversarial"], 1))
-    fb = 0.0
-    for norm in s.norms:
-        for name in s.attacks.get(norm, []):
-            for hp, _ in settings_of(name, s, norm):
-                n = attack_steps(name, s) * (int(hp.get("binary_search_steps", 1)) if name == "carlini_wagner" else 1)
-                fb += n * s.repetitions * (1 + share * s.convergence["factor"])
-    forward = 2 * s.start_directions
-    return fb * len(r["bn"]), forward * len(r["bn"])
+    fb: dict[str, float] = {}
+    for k in range(len(r["bn"])):
+        s = Settings.from_config(r).for_variant(k)
+        share = min(1.0, s.convergence["n_images"] / max(r["n_adversarial"], 1))
+        for norm in s.norms:
+            for name in s.attacks.get(norm, []):
+                for hp, _ in settings_of(name, s, norm):
+                    n = attack_steps(name, s) * (int(hp.get("binary_search_steps", 1)) if name == "carlini_wagner"
+                                                 else 1)
+                    precision = search_precision(name, hp, s)
+                    fb[precision] = fb.get(precision, 0.0) + n * s.repetitions * (1 + share * s.convergence["factor"])
+    return fb, 2 * int(r["start_directions"]) * len(r["bn"])
 
 
 def job_seconds(job: Job, cfg: dict, seconds, threads: int) -> float:
@@ -238,7 +243,8 @@ def job_seconds(job: Job, cfg: dict, seconds, threads: int) -> float:
     if job.rule != "adversarial_robustness":  # brain_likeness (the oracle images), corrupt_cifar (numpy): not modelled
         return 0.0
     fb_passes, f_passes = attack_passes(cfg)
-    return min(r["n_adversarial"], n_test_all) * (fb_passes * seconds(sp["forward_backward"]) + f_passes * fwd)
+    fb = sum(n * seconds(sp[f"forward_backward_{precision}"]) for precision, n in fb_passes.items())
+    return min(r["n_adversarial"], n_test_all) * (fb + f_passes * fwd)
 
 
 def estimate(plan: Plan, cfg: dict, measured: dict, *, cores: int, gpu_slots: int | None, n_gpus: int,

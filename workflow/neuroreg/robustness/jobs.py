@@ -8,7 +8,6 @@ scripts call these functions under ``if __name__ == "__main__"``.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
@@ -72,10 +71,7 @@ def adversarial_robustness(smk) -> None:
     t0 = time.time()
     tables, reports = [], {}
     for k, (name, model) in enumerate(models.items()):
-        # the convergence rerun asks whether the attacks' budget suffices: answered on the primary variant (the
-        # same weights), not paid again for the others
-        run = settings if k == 0 else dataclasses.replace(settings, convergence={**settings.convergence, "n_images": 0})
-        result = minimal.evaluate(model, x, y, run, device=dev)
+        result = minimal.evaluate(model, x, y, settings.for_variant(k), device=dev)  # later variants: lighter
         tables.append([t.assign(bn=name) for t in minimal.tables(result, np.arange(len(x)))])
         reports[name] = checks.run_checks(model, x, y, result, device=dev, tolerance=settings.masking_tolerance,
                                           max_fraction=settings.masking_max_fraction,

@@ -24,6 +24,7 @@ Scheme (section 4.2; supplement, after Brendel et al. 2019; the practice of Robu
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import logging
 import math
@@ -58,6 +59,7 @@ class Settings:
 
     norms: tuple = tuple(_DEFAULT["norms"])
     attacks: dict = _default("attacks")
+    secondary_attacks: dict | None = _default("secondary_attacks")  # the later BatchNorm variants' (None: attacks)
     steps: int = _DEFAULT["steps"]  # iterations of every minimal attack (PGD: pgd.steps per bisection step)
     precision: str = _DEFAULT["precision"]  # the attacks' search model: fp32 | bf16 (every distance verified in fp32)
     hyperparameters: dict = _default("hyperparameters")
@@ -74,6 +76,15 @@ class Settings:
     def from_config(cls, cfg: dict, **over) -> "Settings":
         keys = cls.__dataclass_fields__
         return cls(**{k: v for k, v in {**cfg, **over}.items() if k in keys})
+
+    def for_variant(self, k: int) -> "Settings":
+        """The settings of the k-th BatchNorm variant (``robustness.bn``): the first, the primary, runs everything; a
+        later one runs ``secondary_attacks`` (where set) and no convergence rerun: the rerun asks whether the
+        budget suffices, answered on the same weights under the primary statistics."""
+        if k == 0:
+            return self
+        return dataclasses.replace(self, attacks=self.secondary_attacks or self.attacks,
+                                   convergence={**self.convergence, "n_images": 0})
 
     def budgets(self) -> tuple[int, int]:
         """(the main budget, the convergence rerun's): the multiplier of every attack's iterations."""
@@ -107,12 +118,21 @@ def grid(hp: dict) -> list[dict]:
 def settings_of(name: str, s: Settings, norm: str | None = None) -> list[tuple[dict, str]]:
     """[(hyper-parameters, label)] of attack ``name`` for ``norm``: its grid (PGD: its rel_stepsize list). A grid may
     hold a sub-grid per norm (``fmn: {L2: {max_stepsize: [0.3]}, Linf: {max_stepsize: [1.0]}}``), which replaces the
-    shared keys for that norm."""
+    shared keys for that norm; ``precision`` in a grid is that attack's search model (:func:`search_precision`)."""
     hp = {k: v for k, v in s.hyperparameters.get(name, {}).items() if k not in A.NORMS}
     hp.update(s.hyperparameters.get(name, {}).get(norm, {}) if norm else {})
     if name == "pgd":
         hp = {"rel_stepsize": s.pgd["rel_stepsize"]}
     return [(h, ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in h.items())) for h in grid(hp)]
+
+
+def search_precision(name: str, hp: dict, s: Settings) -> str:
+    """The search model of one attack setting: its grid's ``precision``, else PGD's ``pgd.precision``, else
+    ``robustness.precision`` (fp32, or bf16 autocast with every distance verified in fp32)."""
+    own = hp.get("precision") or (s.pgd.get("precision") if name == "pgd" else None) or s.precision
+    if own not in PRECISIONS:
+        raise ValueError(f"robustness: the precision {own!r} of attack {name} is not one of {', '.join(PRECISIONS)}")
+    return own
 
 
 def attack_steps(name: str, s: Settings, budget: int = 1) -> int:
@@ -132,8 +152,12 @@ def evaluate(model, x, y, s: Settings, *, device="cpu") -> dict:
         raise ValueError(f"robustness.precision: {s.precision!r} is not one of {', '.join(PRECISIONS)}")
     if s.pgd.get("precision") not in (None, *PRECISIONS):
         raise ValueError(f"robustness.pgd.precision: {s.pgd['precision']!r} is not one of {', '.join(PRECISIONS)}")
+    for norm in s.norms:
+        for name in s.attacks.get(norm, []):
+            for hp, _ in settings_of(name, s, norm):
+                search_precision(name, hp, s)
     model = model.eval().to(device)
-    search = A.Autocast(model) if s.precision == "bf16" else model
+    search = {"fp32": model, "bf16": A.Autocast(model)}  # the attacks' search models (search_precision)
     x, y = x.to(device), y.to(device)
     correct = (~A.is_adversarial(model, x, y)).cpu().numpy()
     idx = np.flatnonzero(correct)
@@ -188,17 +212,17 @@ def evaluate(model, x, y, s: Settings, *, device="cpu") -> dict:
 def _run(model, search, x, y, images, idx, starts, start_d, known, name, norm, hp, s: Settings, budget: int, device):
     """(distances (len(images),), floor per image or None, how many points were moved) of one attack run on
     ``images`` (indices into x, a subset of the correct ones ``idx``), inf where it failed. The attack searches on
-    ``search`` (the model, or it under bf16 autocast); every distance is verified on the fp32 ``model``
-    (:func:`attacks.verified_distance`). ``starts``: the gradient-free adversarials of ``idx`` and ``start_d`` their
+    ``search[precision]`` (the model, or it under bf16 autocast: :func:`search_precision`); every distance is verified
+    on the fp32 ``model`` (:func:`attacks.verified_distance`). ``starts``: the gradient-free adversarials of ``idx`` and ``start_d`` their
     distances on ``images``; ``known``: the smallest distance found so far per image."""
     xi, yi = x[images], y[images]
     steps = int(s.steps) * budget
+    model_of_search = search[search_precision(name, hp, s)]
+    hp = {k: v for k, v in hp.items() if k != "precision"}
     if name == "pgd":
         pgd_steps = int(s.pgd["steps"]) * budget
         lower = float(s.pgd.get("lower") or 0.0)  # a pgd section without the refinement keys: plain Foolbox-style PGD
-        precision = s.pgd.get("precision") or s.precision
-        pgd_model = search if precision == s.precision else A.Autocast(model) if precision == "bf16" else model
-        adv, _ = A.pgd_minimal(pgd_model, xi, yi, known, steps=pgd_steps, rel_stepsizes=[hp["rel_stepsize"]],
+        adv, _ = A.pgd_minimal(model_of_search, xi, yi, known, steps=pgd_steps, rel_stepsizes=[hp["rel_stepsize"]],
                                search_steps=s.pgd["search_steps"], repetitions=s.repetitions, seed=s.seed,
                                loss=s.pgd.get("loss") or "ce", lower=lower)
         d, moved = A.verified_distance(model, adv, xi, yi, norm)
@@ -214,7 +238,7 @@ def _run(model, search, x, y, images, idx, starts, start_d, known, name, norm, h
                                        processes=s.processes or 1, device=device)
             d[ok] = A.checked_distance(model, adv, xi[k], yi[k], norm)
         return d, None, 0
-    adv = run_minimal_parallel(search, xi, yi, name, norm, steps, hp, device=device)
+    adv = run_minimal_parallel(model_of_search, xi, yi, name, norm, steps, hp, device=device)
     d, moved = A.verified_distance(model, adv, xi, yi, norm)
     return d, A.floor(name, steps, hp, len(images)), moved
 
