@@ -112,6 +112,16 @@ def test_params_do_not_hold_the_run_choices(default):
     assert grid.noise_params(changed["robustness"], changed["cotrain"]) != grid.noise_params(default["robustness"], default["cotrain"])
 
 
+def test_the_adversarial_job_gets_every_setting_of_its_attacks():
+    """Every robustness key the attacks read (minimal.Settings, but the seed the rule passes) reaches the job's
+    params: a key left out of ATTACK_KEYS would be silently replaced by its default in the job."""
+    from neuroreg.robustness.minimal import Settings
+
+    assert set(Settings.__dataclass_fields__) - {"seed"} <= set(grid.ATTACK_KEYS)
+    schema = C.schema()["properties"]["robustness"]["properties"]
+    assert set(grid.ATTACK_KEYS) - {"bn"} <= set(schema)
+
+
 def test_threads_are_not_params(default):
     """How many threads a job gets does not change what it computes: changing them reruns nothing."""
     more = C.load(overrides={"encoder": {"threads": 1}, "cotrain": {"threads": 1, "mem_mb": 999}})

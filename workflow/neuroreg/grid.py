@@ -45,8 +45,9 @@ METHOD_KEYS = ("mtl", "cka")
 EXECUTION_KEYS = ("threads", "mem_mb")
 #: robustness keys of the noise evaluation and of the adversarial one.
 NOISE_KEYS = ("noise_levels", "noise_seed", "n_noise", "device", "batch_size", "bn")
-ATTACK_KEYS = ("n_adversarial", "device", "norms", "attacks", "steps", "precision", "convergence", "hyperparameters",
-               "pgd", "repetitions", "start_directions", "processes", "masking_tolerance", "masking_max_fraction", "bn")
+ATTACK_KEYS = ("n_adversarial", "device", "norms", "attacks", "secondary_attacks", "steps", "precision", "convergence",
+               "hyperparameters", "pgd", "repetitions", "start_directions", "processes", "masking_tolerance",
+               "masking_max_fraction", "bn")
 #: The CIFAR-100 network when the config's cifar100 section does not name one (ResNet34, its stage ends).
 CIFAR100_NETWORK = {"arch": "resnet34", "layers": [1, 7, 15, 27, 33]}
 #: Where every run's folder lives, and the Snakemake path variables of one run (Snakefile ``pathvars``).
