@@ -162,8 +162,8 @@ def _cifar_sizes(cfg: dict, classes: int) -> tuple[int, int]:
 def job_specs(job: Job, cfg: dict, threads: int) -> dict:
     """The step costs (:mod:`neuroreg.costs` specs) one job's estimate uses, by name: ``encoder``; ``forward``,
     ``step`` (a co-training step without the stimulus pass), ``stimulus_step`` (with it, alpha > 0 only),
-    ``forward_backward_fp32`` / ``forward_backward_bf16`` (the attacks, per search precision in use). The one place both the measuring (:func:`specs`) and the estimate
-    (:func:`job_seconds`) take them from."""
+    ``forward_backward_fp32`` / ``forward_backward_bf16`` (the attacks, per search precision in use). The one place
+    both the measuring (:func:`specs`) and the estimate (:func:`job_seconds`) take them from."""
     dev = _stage_device(cfg, job.stage)
     if job.rule == "encoder":
         n, _, shape = _scan_shape(cfg, job.wildcards["scan"])
