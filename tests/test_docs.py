@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from neuroreg.conditions import Run
 from neuroreg.figures import docs
 from neuroreg.files import InputError
 
@@ -44,8 +45,9 @@ def test_noise_table_from_the_runs_files(tmp_path):
                                     ("neural_model", "2", 0, (0.55, 0.45))]:
         d = tmp_path / "robustness" / cond / f"alpha{alpha}" / f"seed{seed}"
         d.mkdir(parents=True)
-        pd.DataFrame({"bn": ["cifar", "cifar", "trained", "trained"], "level": [0.0, 0.1, 0.0, 0.1],
-                      "accuracy": list(accs) + [a - 0.1 for a in accs]}).to_csv(d / "noise.csv", index=False)
+        df = pd.DataFrame({"bn": ["cifar", "cifar", "trained", "trained"], "level": [0.0, 0.1, 0.0, 0.1],
+                           "accuracy": list(accs) + [a - 0.1 for a in accs]})
+        Run.of(cond, alpha, seed).record(df).to_csv(d / "noise.csv", index=False)
     lines = docs.noise_table(tmp_path).splitlines()
     assert lines[0] == "| condition (seeds) | clean | sd 0.10 |"
     assert lines[2] == "| `none` (2) | 55.0 ± 5.0 / 45.0 ± 5.0 | 35.0 ± 5.0 / 25.0 ± 5.0 |"
@@ -70,3 +72,81 @@ def test_render_rewrites_only_the_blocks_and_check_reports_stale(tmp_path):
     doc.write_text("<!-- rendered: nonsense -->\n<!-- /rendered -->\n")
     with pytest.raises(InputError, match="doc.md: nonsense: unknown rendered block"):
         docs.main([str(doc), "--run", str(run)])
+
+
+def _checks(drop, unreached, unreached_trained, passed=True):
+    def variant(d, u):
+        return {"passed": passed, "convergence": {"per_norm": {"L2": {"applicable": True, "drop": d}}},
+                "unbounded_success": {"per_norm": {"L2": {"n_unreached": u}}}}
+    return {"bn": {"cifar": variant(drop, unreached), "trained": variant(0.0, unreached_trained)}, "passed": passed}
+
+
+def test_attack_summary_by_hand(tmp_path):
+    import json
+
+    # two seeds of none (correct 100 / 110 of 300), one of neural_model; the run is what each file records
+    for i, (cond, seed, correct, med, wins) in enumerate([("none", 0, 100, 0.10, (0.8, 0.2)),
+                                                           ("none", 1, 110, 0.12, (0.6, 0.4)),
+                                                           ("neural_model", 0, 90, 0.15, (1.0, 0.0))]):
+        d = tmp_path / "robustness" / f"r{i}"  # the path says nothing
+        d = d / "alpha0" / "seed0"
+        d.mkdir(parents=True)
+        df = pd.DataFrame({"bn": ["cifar", "trained"], "norm": ["L2", "L2"], "median": [med / 3, 9.0],
+                           "median_correct": [med, 9.0], "n_images": [300, 300], "n_correct": [correct, 999],
+                           "floor_fraction": [0.01 * (i + 1), 0.9], "wins_fmn": [wins[0], 0.0],
+                           "wins_ddn": [wins[1], 0.0], "ties": [0.0, 0.0]})
+        Run.of(cond, 2 if cond != "none" else 0, seed).record(df).to_csv(d / "adversarial.csv", index=False)
+        (d / "checks.json").write_text(json.dumps(_checks(0.01 * i, i, 2 * i)))
+    lines = docs.attack_summary(tmp_path).splitlines()
+    assert lines[0] == ("| condition (seeds) | correct of 300 | median L2, correct images | L2, the paper's median |")
+    assert lines[2] == "| `none` (2) | 105.0 ± 5.0 | 0.110 ± 0.010 | 0.037 ± 0.003 |"
+    assert lines[3] == "| `neural_model` (1) | 90.0 | 0.150 | 0.050 |"
+    assert lines[5].startswith("All checks passed on 3 of 3 attacked models (every BatchNorm variant).")
+    # largest drop 2 %, largest floor share 3 %, most unreached 2 (as trained 4); wins: FMN (0.8+0.6+1)/3 = 80 %
+    assert lines[-1] == "| L2 | 2.0 % | 3.0 % | 2 (4) | FMN 80 %, DDN 20 % |"
+
+
+def test_corruption_brain_gamma_and_similarity_blocks_by_hand(tmp_path):
+    t = tmp_path / "tables"
+    t.mkdir()
+    pd.DataFrame({"condition": ["none", "none", "none", "shuffle", "shuffle", "shuffle"],
+                  "measure": ["clean_accuracy", "mean_corruption_accuracy", "relative_robustness"] * 2,
+                  "mean": [0.6, 0.5, 1.0, 0.62, 0.55, 1.1], "sem": [0.01, 0.02, 0.03, None, None, None],
+                  "n": [3, 3, 3, 1, 1, 1]}).to_csv(t / "corruption_summary.csv", index=False)
+    lines = docs.corruption_summary(tmp_path).splitlines()
+    assert lines[0] == "| condition (seeds) | clean (same images) | mean corruption | relative robustness R |"
+    assert lines[2] == "| `none` (3) | 60.0 ± 1.0 | 50.0 ± 2.0 | 1.00 ± 0.03 |"
+    assert lines[3] == "| `shuffle` (1) | 62.0 | 55.0 | 1.10 |"
+    # brain-likeness: rho of 4 models, monotone with L2 (+1), reversed with noise (-1)
+    pd.DataFrame({"condition": ["none", "none", "neural_model", "neural_model"], "alpha": [0, 0, 2, 2],
+                  "seed": [0, 1, 0, 1], "brain_neural_model": [0.1, 0.2, 0.6, 0.7], "noise": [0.4, 0.3, 0.2, 0.1],
+                  "adversarial_L2": [0.1, 0.11, 0.15, 0.16]}).to_csv(t / "brain_likeness.csv", index=False)
+    text = docs.brain_likeness(tmp_path)
+    assert "`none` 0.15 ± 0.05, `neural_model` 0.65 ± 0.05." in text
+    assert "the noise score -1.00 (p = 0, n = 4)" in text and "over correct images +1.00 (p = 0, n = 4)" in text
+    pd.DataFrame({"alpha": [0.0, 2.0], "n_seeds": [1, 3], "gamma_1": [0.5, 0.1], "gamma_13": [0.5, 0.9]}).to_csv(
+        t / "gamma.csv", index=False)
+    assert docs.gamma_table(tmp_path).splitlines()[2:] == ["| 0 (1) | 0.50 | 0.50 |", "| 2 (3) | 0.10 | **0.90** |"]
+    pd.DataFrame({"scan": ["a", "pooled"], "r_data_oracle": [0.31, 0.3], "r_model_oracle": [0.7, 0.66]}).to_csv(
+        t / "similarity_correlations.csv", index=False)
+    assert docs.similarity_correlations(tmp_path).splitlines()[3] == "| pooled | 0.30 | 0.66 |"
+    with pytest.raises(InputError, match="gamma.csv: n_seeds: missing column"):
+        pd.DataFrame({"alpha": [0.0]}).to_csv(t / "gamma.csv", index=False)
+        docs.gamma_table(tmp_path)
+
+
+def test_run_cost_from_the_benchmarks_and_metrics(tmp_path):
+    import json
+
+    for rel, s in [("cotrain/a/alpha0/seed0.tsv", 60), ("cotrain/b/alpha2/seed0.tsv", 180),
+                   ("robustness/noise/a/alpha0/seed0.tsv", 30), ("robustness/noise/b/alpha2/seed0.tsv", 30)]:
+        f = tmp_path / "benchmarks" / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(f"s\th:m:s\tmax_rss\n{s}\t0:00:00\t1\n")
+    for cond, alpha, sec in [("none", 0.0, 54), ("neural_model", 2.0, 170)]:
+        d = tmp_path / "cotrain" / cond / "x" / "y"
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text(json.dumps({"condition": cond, "alpha": alpha, "seed": 0, "seconds": sec}))
+    lines = docs.run_cost(tmp_path).splitlines()
+    assert lines[2:5] == ["| cotrain | 2 | 4.0 | 2.0 |", "| robustness/noise | 2 | 1.0 | 0.5 |", "| all | 4 | 5 | |"]
+    assert lines[-1] == "Training loops (each run's metrics.json): alpha 0: 1 training, 0.9 min each; alpha > 0: 1 training, 2.8 min each."

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from neuroreg.figures import paper_vs_run as pvr
+from neuroreg.files import InputError
 from neuroreg.figures import robustness as fr
 from neuroreg.figures import runs
 
@@ -48,17 +49,53 @@ def test_sem_on_a_hand_case():
     assert np.isnan(s.loc["b", "sem"]) and s.loc["b", "n"] == 1  # one seed: no error bar
 
 
-def test_read_runs_takes_condition_alpha_seed_from_the_path(tmp_path):
+def test_read_runs_attributes_each_file_by_the_run_it_records_not_its_path(tmp_path):
+    from neuroreg.conditions import Run
+
     for t, a, s in (("none", "0", 0), ("neural_model", "20", 1)):
         d = tmp_path / "results" / "robustness" / t / f"alpha{a}" / f"seed{s}"
         d.mkdir(parents=True)
-        pd.DataFrame({"level": [0.0, 0.1], "accuracy": [0.9, 0.5]}).to_csv(d / "noise.csv", index=False)
-    df = runs.read_runs(sorted((tmp_path / "results").rglob("noise.csv")))
+        df = pd.DataFrame({"level": [0.0, 0.1], "accuracy": [0.9, 0.5]})
+        Run.of(t, a, s).record(df).to_csv(d / "noise.csv", index=False)
+    # a file copied elsewhere keeps its run: the path says nothing
+    elsewhere = tmp_path / "copy.csv"
+    elsewhere.write_text((tmp_path / "results/robustness/neural_model/alpha20/seed1/noise.csv").read_text())
+    df = runs.read_runs(sorted((tmp_path / "results").rglob("noise.csv")) + [elsewhere])
+    assert list(df.columns[:3]) == ["condition", "alpha", "seed"]
     assert set(df["condition"]) == {"none", "neural_model"}
-    assert df[df["condition"] == "neural_model"]["alpha"].iloc[0] == 20.0
-    assert df[df["condition"] == "neural_model"]["seed"].iloc[0] == 1
-    with pytest.raises(ValueError, match="alpha"):
-        runs.read_runs([tmp_path / "noise.csv"])
+    nm = df[df["condition"] == "neural_model"]
+    assert len(nm) == 4 and (nm["alpha"] == 20.0).all() and (nm["seed"] == 1).all()
+    # a table that records no run, or two, is named with the missing key
+    old = tmp_path / "results" / "old" / "alpha0" / "seed0" / "noise.csv"
+    old.parent.mkdir(parents=True)
+    pd.DataFrame({"level": [0.0], "accuracy": [0.9]}).to_csv(old, index=False)
+    with pytest.raises(InputError, match=r"noise.csv: condition: missing.*rerun its job"):
+        runs.read_runs([old])
+    two = pd.concat([Run.of("none", 0, 0).record(pd.DataFrame({"level": [0.0]})),
+                     Run.of("none", 0, 1).record(pd.DataFrame({"level": [0.0]}))])
+    two.to_csv(tmp_path / "two.csv", index=False)
+    with pytest.raises(InputError, match="two.csv: condition: records 2 runs"):
+        runs.read_runs([tmp_path / "two.csv"])
+
+
+def test_a_run_is_what_its_metrics_json_records(tmp_path):
+    import json
+
+    from neuroreg.conditions import Run
+
+    m = tmp_path / "metrics.json"
+    m.write_text(json.dumps({"condition": "shuffle", "alpha": 2.0, "seed": 3, "gamma": {}}))
+    assert Run.recorded(m) == Run("shuffle", "2", "3")
+    assert Run.recorded(m, expected=("shuffle", "2", "3")) == Run("shuffle", "2", "3")
+    with pytest.raises(InputError, match=r"metrics.json: condition: records the run shuffle, alpha 2, seed 3, but the "
+                                         r"job is for neural_model, alpha 2, seed 3"):
+        Run.recorded(m, expected=("neural_model", "2", "3"))
+    m.write_text(json.dumps({"alpha": 2.0, "seed": 3}))
+    with pytest.raises(InputError, match="metrics.json: condition: missing"):
+        Run.recorded(m)
+    m.write_text("{not json")
+    with pytest.raises(InputError, match="metrics.json: cannot be read as JSON"):
+        Run.recorded(m)
 
 
 def test_noisy_examples_match_the_robustness_noise():
@@ -231,7 +268,8 @@ def write_checks(root, runs):
         report = {"unbounded_success": {"passed": True}, "clean_accuracy": {"passed": True},
                   "gradient_masking": masking, "passed": ok, "failed": [] if ok else ["gradient_masking (L2)"]}
         trained = {**report, "passed": True, "failed": []}  # the other BatchNorm variant passes
-        p.write_text(json.dumps({"bn": {"cifar": report, "trained": trained}, "passed": ok,
+        p.write_text(json.dumps({"run": {"condition": cond, "alpha": float(alpha), "seed": int(seed)},
+                                 "bn": {"cifar": report, "trained": trained}, "passed": ok,
                                  "failed": [] if ok else ["cifar: gradient_masking (L2)"]}))
         paths.append(p)
     return paths

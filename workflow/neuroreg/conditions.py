@@ -14,8 +14,10 @@ A **condition** is a name in ``cotrain.conditions`` (:func:`parse` gives its :cl
 A :class:`Condition` knows its family (the figures' grouping), its alpha under a config, the Recipe fields it sets,
 the files its training reads, and what ``metrics.json`` records of it. A **run** is a :class:`Run` ``(condition,
 alpha, seed)`` of strings as they appear in paths, ``<results>/<stage>/{condition}/alpha{alpha}/seed{seed}/<file>``
-(CIFAR-100: under ``<results>/cifar100/``): :meth:`Run.path` writes such a path and :meth:`Run.parse` is the one
-reader of them.
+(CIFAR-100: under ``<results>/cifar100/``): :meth:`Run.path` writes such a path; nothing reads a run back out of
+one. A run records what it is: its ``metrics.json`` (stage 5) holds ``condition``, ``alpha`` and ``seed``
+(:meth:`Run.recorded`), and every per-run table of stage 6 carries them as its first columns (:meth:`Run.record`;
+``checks.json``: its ``run`` entry), so stage 7 attributes a result by what the run wrote (:meth:`Run.of_table`).
 
 Adding a condition: its grammar in :func:`parse` (and, for a new kind, its family, recipe and inputs in
 :class:`Condition`), a colour and label in ``figures/style.py`` where its family's are not enough, and its line in
@@ -24,8 +26,10 @@ Adding a condition: its grammar in :func:`parse` (and, for a new kind, its famil
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 from .files import InputError
@@ -46,8 +50,8 @@ RESULTS = "<results>"
 
 _BLUR = re.compile(r"blur(?P<sigma>[0-9]+(?:\.[0-9]+)?|best)(?:_(?P<rest>.+))?")
 _SINGLE_SCAN = re.compile(r"neural_model_[A-Za-z0-9_\-]+")
-_RUN_PATH = re.compile(r"(?P<condition>[^/\\]+)[/\\]alpha(?P<alpha>[0-9]+(?:\.[0-9]+)?)[/\\]seed(?P<seed>[0-9]+)"
-                       r"(?:[/\\][^/\\]+)?$")
+#: The columns a per-run table of stage 6 starts with (:meth:`Run.record`), and the keys of a run's metrics.json.
+RUN_COLUMNS = ("condition", "alpha", "seed")
 
 
 @dataclass(frozen=True)
@@ -187,12 +191,51 @@ class Run(NamedTuple):
         return f"{head}/{self.condition}/alpha{self.alpha}/seed{self.seed}/{name}"
 
     @classmethod
-    def parse(cls, path) -> "Run":
-        """The run a path belongs to (``.../{condition}/alpha{alpha}/seed{seed}[/file]``); ValueError otherwise."""
-        m = _RUN_PATH.search(str(path))
-        if m is None:
-            raise ValueError(f"{path}: not a .../{{condition}}/alpha{{alpha}}/seed{{seed}}/file path")
-        return cls(m["condition"], m["alpha"], m["seed"])
+    def recorded(cls, metrics_path, expected: "Run | None" = None) -> "Run":
+        """The run a co-trained model's ``metrics.json`` says it is (its ``condition``, ``alpha``, ``seed``).
+        ``expected`` (the job's own run, from its wildcards): a different record is an InputError naming the file (a
+        model copied under another run's path)."""
+        try:
+            m = json.loads(Path(metrics_path).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise InputError(metrics_path, None, f"cannot be read as JSON: {err}") from err
+        missing = [k for k in RUN_COLUMNS if k not in m]
+        if missing:
+            raise InputError(metrics_path, missing[0], "missing: a co-trained model's metrics.json records its "
+                             "condition, alpha and seed (rerun its training)")
+        run = cls.of(m["condition"], m["alpha"], m["seed"])
+        if expected is not None and run != cls.of(*expected):
+            raise InputError(metrics_path, "condition", f"records the run {run.describe()}, but the job is for "
+                             f"{cls.of(*expected).describe()}: the model sits under another run's path")
+        return run
+
+    def record(self, df):
+        """The pandas table ``df`` with this run's ``condition``, ``alpha`` (float) and ``seed`` (int) as its first
+        columns: what every per-run table of stage 6 carries."""
+        out = df.drop(columns=[c for c in RUN_COLUMNS if c in df.columns])
+        for col, value in reversed(list(self.values().items())):
+            out.insert(0, col, value)
+        return out
+
+    def values(self) -> dict:
+        """{condition: str, alpha: float, seed: int}: as tables and JSON files record it."""
+        return {"condition": self.condition, "alpha": self.alpha_value, "seed": self.seed_value}
+
+    @classmethod
+    def of_table(cls, df, path) -> "Run":
+        """The one run a per-run table (read from ``path``) records in its first columns; an InputError naming the
+        file if it records none (written before runs recorded themselves: rerun its job) or more than one."""
+        missing = [c for c in RUN_COLUMNS if c not in df.columns]
+        if missing:
+            raise InputError(path, missing[0], "missing: a per-run table records its run (condition, alpha, seed); "
+                             "this one was written before neuroreg recorded it: rerun its job")
+        runs = df[list(RUN_COLUMNS)].drop_duplicates()
+        if len(runs) != 1:
+            raise InputError(path, "condition", f"records {len(runs)} runs; a per-run table holds exactly one")
+        return cls.of(*runs.iloc[0])
+
+    def describe(self) -> str:
+        return f"{self.condition}, alpha {self.alpha}, seed {self.seed}"
 
     @property
     def spec(self) -> Condition:

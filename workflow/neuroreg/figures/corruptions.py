@@ -145,11 +145,26 @@ SCORES = {  # column -> axis label
 }
 
 
+def brain_correlations(table: pd.DataFrame, reference: str = BRAIN_REFERENCE) -> pd.DataFrame:
+    """Spearman rho (and its p) of each robustness score (:data:`SCORES`) with brain-likeness against ``reference``
+    over the models that have both (a score with fewer than 3 such models is left out): Fig. 10's panels."""
+    x, rows = f"brain_{reference}", []
+    for s in SCORES:
+        if s not in table:
+            continue
+        d = table[[x, s]].dropna()
+        if len(d) >= 3:
+            rho, p = stats.spearmanr(d[x], d[s])
+            rows.append({"score": s, "rho": float(rho), "p": float(p), "n": len(d)})
+    return pd.DataFrame(rows, columns=["score", "rho", "p", "n"])
+
+
 def plot_brain_likeness(table: pd.DataFrame, path, *, reference: str = BRAIN_REFERENCE) -> None:
     """Scatter per score: brain-likeness (x) against robustness (y), one point per model, coloured by
     condition; Spearman rho (and its p) over the models in each panel's title."""
     x = f"brain_{reference}"
-    panels = [s for s in SCORES if s in table and table[s].notna().sum() >= 3]
+    corr = brain_correlations(table, reference).set_index("score")
+    panels = list(corr.index)
     ref_tex = reference.replace("_", r"\ ")  # a space in mathtext
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(3.3 * max(1, len(panels)), 3.2), squeeze=False)
     for ax, s in zip(axes[0], panels):
@@ -158,8 +173,8 @@ def plot_brain_likeness(table: pd.DataFrame, path, *, reference: str = BRAIN_REF
         for c in condition_order(d["condition"]):
             e = d[d["condition"] == c]
             ax.plot(e[x], scale * e[s], "o", ms=5, color=condition_color(c), alpha=0.85, label=condition_label(c))
-        rho, p = stats.spearmanr(d[x], d[s])
-        ax.set_title(f"Spearman ρ = {rho:.2f} (p = {p:.2g}, n = {len(d)})", fontsize=8.5)
+        c = corr.loc[s]
+        ax.set_title(f"Spearman ρ = {c['rho']:.2f} (p = {c['p']:.2g}, n = {int(c['n'])})", fontsize=8.5)
         ax.set_xlabel(f"brain-likeness: r(S$^{{CNN}}$, S$^{{{ref_tex}}}$)\non held-out oracle images")
         ax.set_ylabel(SCORES[s])
     if panels:

@@ -14,12 +14,26 @@ written). The prose around the blocks is written by hand. Blocks (:data:`BLOCKS`
   effect and the smallest detectable one (docs/RESULTS.md, "The verdict");
 * ``noise-table``: accuracy under noise per condition, mean and SEM over seeds, both variants, from each run's
   ``robustness/{condition}/alpha{alpha}/seed{seed}/noise.csv``;
-* ``headline``: the verdict's adversarial and noise effects against ``none`` in one paragraph (README).
+* ``headline``: the verdict's adversarial and noise effects against ``none`` in one paragraph (README);
+* ``attack-summary``: per attacked condition its correctly classified images and median minimal perturbations
+  (over those images, and the paper's median with misclassified images at 0), and per norm the sanity checks'
+  extremes over the models and which attack found the reported minimum (each run's ``adversarial.csv``,
+  ``checks.json``);
+* ``corruption-summary``: CIFAR-10-C accuracy and relative robustness per condition (``tables/corruption_summary.csv``);
+* ``brain-likeness``: brain-likeness per condition and its Spearman correlation with each robustness score
+  (``tables/brain_likeness.csv``, Fig. 10);
+* ``similarity-correlations``: stages 1-4 against the paper (``tables/similarity_correlations.csv``);
+* ``gamma-table``: Table 1, the final gamma per layer and alpha (``tables/gamma.csv``);
+* ``run-cost``: where the run's time went: job time per stage (Snakemake's ``benchmarks/``) and per training (each
+  run's ``metrics.json``).
+
+Per-run files are attributed by the run they record (:meth:`neuroreg.conditions.Run.of_table`), never by their path.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
 import sys
@@ -30,7 +44,7 @@ import pandas as pd
 
 from ..conditions import Run
 from ..files import InputError, atomic_output
-from .runs import main_alphas
+from .runs import main_alphas, mean_sem, read_run_table, read_runs
 from .style import condition_order
 
 BLOCK = re.compile(r"(<!-- rendered: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /rendered -->)", re.S)
@@ -109,8 +123,8 @@ def noise_table(run_dir: Path) -> str:
         raise InputError(Path(run_dir) / "robustness", None, "no */alpha*/seed*/noise.csv: run the noise evaluation")
     rows = []
     for p in paths:
-        run = Run.parse(p)
-        df = pd.read_csv(p)
+        df = read_run_table(p)
+        run = Run.of_table(df, p)
         variants = list(dict.fromkeys(df["bn"])) if "bn" in df else [""]
         for k, v in enumerate(variants[:2]):
             d = df[df["bn"] == v] if v else df
@@ -163,10 +177,184 @@ def headline(verdict: pd.DataFrame) -> str:
     return text + ". All claims, both BatchNorm variants, against `shuffle` too: docs/RESULTS.md, \"The verdict\".\n"
 
 
+def _per_run(run_dir, name: str) -> list[Path]:
+    paths = sorted((Path(run_dir) / "robustness").glob(f"*/alpha*/seed*/{name}"))
+    if not paths:
+        raise InputError(Path(run_dir) / "robustness", None, f"no */alpha*/seed*/{name}: run its stage-6 job")
+    return paths
+
+
+def _table(run_dir, name: str, need: set) -> pd.DataFrame:
+    path = Path(run_dir) / "tables" / name
+    try:
+        df = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(path, None, f"cannot be read as CSV: {err}") from err
+    missing = sorted(need - set(df.columns))
+    if missing:
+        raise InputError(path, missing[0], "missing column")
+    return df
+
+
+def _pm(mean: float, sem: float, fmt: str) -> str:
+    return format(mean, fmt) if not np.isfinite(sem) else f"{format(mean, fmt)} ± {format(sem, fmt)}"
+
+
+ATTACK_NAMES = {"ddn": "DDN", "fmn": "FMN", "pgd": "PGD", "start": "the gradient-free start", "ties": "ties"}
+
+
+def attack_summary(run_dir: Path) -> str:
+    """Two tables (module doc, ``attack-summary``): per attacked condition, per norm."""
+    adv = read_runs(_per_run(run_dir, "adversarial.csv"))  # the primary BatchNorm variant
+    main = main_alphas(adv)
+    adv = adv[[main[c] == a for c, a in zip(adv["condition"], adv["alpha"])]]
+    norms = list(dict.fromkeys(adv["norm"]))
+    n_images = int(adv["n_images"].max())
+    head = f"| condition (seeds) | correct of {n_images} | " + " | ".join(
+        f"median {n}, correct images | {n}, the paper's median" for n in norms) + " |"
+    lines = [head, "|" + "---|" * (2 + 2 * len(norms))]
+    for cond in condition_order(adv["condition"].unique()):
+        a = adv[adv["condition"] == cond]
+        one = a[a["norm"] == norms[0]]
+        correct = mean_sem(one.assign(v=one["n_correct"]), ["condition"], "v").iloc[0]
+        cells = [_pm(correct["mean"], correct["sem"], ".1f")]
+        for n in norms:
+            fmt = ".4f" if n == "Linf" else ".3f"
+            for col in ("median_correct", "median"):
+                m = mean_sem(a[a["norm"] == n], ["condition"], col).iloc[0]
+                cells.append(_pm(m["mean"], m["sem"], fmt))
+        lines.append(f"| `{cond}` ({one['seed'].nunique()}) | " + " | ".join(cells) + " |")
+    # the checks over every attacked model: the primary variant's extremes, the other's unreached images
+    reports = []
+    for p in _per_run(run_dir, "checks.json"):
+        try:
+            reports.append(json.loads(p.read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            raise InputError(p, None, f"cannot be read as JSON: {err}") from err
+    variants = [list(r["bn"]) if isinstance(r.get("bn"), dict) else [""] for r in reports]
+    by = [[r["bn"][v] if v else r for v in vs] for r, vs in zip(reports, variants)]
+    passed = sum(all(v["passed"] for v in b) for b in by)
+    lines += ["", f"All checks passed on {passed} of {len(by)} attacked models"
+              + (" (every BatchNorm variant)." if max(map(len, variants)) > 1 else ".") + " Per norm, over the models "
+              "(the primary variant; as trained in brackets):", "",
+              "| norm | largest convergence drop | largest share at a floor | most correct images no attack reached | "
+              "the reported minimum found by (mean over models) |", "|---|---|---|---|---|"]
+    for n in norms:
+        drops = [b[0]["convergence"]["per_norm"][n].get("drop", np.nan) for b in by
+                 if b[0]["convergence"]["per_norm"].get(n, {}).get("applicable", True)]
+        unreached = [b[0]["unbounded_success"]["per_norm"][n]["n_unreached"] for b in by]
+        other = [b[1]["unbounded_success"]["per_norm"][n]["n_unreached"] for b in by if len(b) > 1]
+        a = adv[adv["norm"] == n]
+        wins = {c[len("wins_"):]: a[c].mean() for c in a.columns if c.startswith("wins_")}
+        if "ties" in a:
+            wins["ties"] = a["ties"].mean()
+        won = ", ".join(f"{ATTACK_NAMES.get(k, k)} {100 * v:.0f} %" for k, v in
+                        sorted(wins.items(), key=lambda kv: -kv[1]) if v >= 0.005)
+        drop = f"{100 * np.nanmax(drops):.1f} %" if drops and np.isfinite(np.nanmax(drops)) else "not run"
+        lines.append(f"| {n} | {drop} | {100 * a['floor_fraction'].max():.1f} % | {max(unreached)}"
+                     + (f" ({max(other)})" if other else "") + f" | {won} |")
+    return "\n".join(lines) + "\n"
+
+
+def corruption_summary(run_dir: Path) -> str:
+    """CIFAR-10-C per condition: clean and mean corruption accuracy (%), relative robustness overall and per family."""
+    t = _table(run_dir, "corruption_summary.csv", {"condition", "measure", "mean", "sem", "n"})
+    measures = [("clean_accuracy", "clean (same images)", 100, ".1f"), ("mean_corruption_accuracy", "mean corruption", 100, ".1f"),
+                ("relative_robustness", "relative robustness R", 1, ".2f")]
+    fams = [m for m in dict.fromkeys(t["measure"]) if m.startswith("relative_robustness_")]
+    measures += [(m, f"R {m[len('relative_robustness_'):]}", 1, ".2f") for m in fams]
+    lines = ["| condition (seeds) | " + " | ".join(label for _, label, _, _ in measures) + " |",
+             "|" + "---|" * (len(measures) + 1)]
+    for cond in condition_order(t["condition"].unique()):
+        c = t[t["condition"] == cond].set_index("measure")
+        cells = []
+        for m, _, scale, fmt in measures:
+            cells.append("" if m not in c.index else _pm(scale * c.loc[m, "mean"], scale * c.loc[m, "sem"], fmt))
+        lines.append(f"| `{cond}` ({int(c['n'].max())}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def brain_likeness(run_dir: Path) -> str:
+    """Brain-likeness against S^model per condition (mean ± SEM over seeds) and its Spearman rho with each score."""
+    from .corruptions import BRAIN_REFERENCE, SCORES, brain_correlations
+
+    x = f"brain_{BRAIN_REFERENCE}"
+    t = _table(run_dir, "brain_likeness.csv", {"condition", "alpha", "seed", x})
+    main = main_alphas(t)
+    m = mean_sem(t[[main[c] == a for c, a in zip(t["condition"], t["alpha"])]], ["condition"], x).set_index("condition")
+    parts = [f"`{c}` {_pm(m.loc[c, 'mean'], m.loc[c, 'sem'], '.2f')}" for c in condition_order(m.index)]
+    label = {"noise": "the noise score", "corruption": "the mean corruption accuracy",
+             "adversarial_L2": "the median minimal L2 perturbation over correct images"}
+    corr = brain_correlations(t)
+    rhos = "; ".join(f"{label.get(r.score, SCORES[r.score])} {r.rho:+.2f} (p = {r.p:.2g}, n = {r.n})"
+                     for r in corr.itertuples())
+    return (f"r(S^CNN, S^{BRAIN_REFERENCE}) of the gamma-mixed layer on the held-out oracle images, mean ± SEM over "
+            f"seeds: {', '.join(parts)}. Spearman rho over the models with {rhos or 'no score (fewer than 3 models)'}.\n")
+
+
+def similarity_correlations(run_dir: Path) -> str:
+    """Stages 1-4: r(S^data, S^oracle) and r(S^model, S^oracle) per scan, mean and pooled, beside the paper's."""
+    t = _table(run_dir, "similarity_correlations.csv", {"scan", "r_data_oracle", "r_model_oracle"}).set_index("scan")
+    rows = ["| scan | r(S^data, S^oracle) | r(S^model, S^oracle) |", "|---|---|---|"]
+    for scan, r in t.iterrows():
+        rows.append(f"| {scan} | {r['r_data_oracle']:.2f} | {r['r_model_oracle']:.2f} |")
+    rows.append("| the paper (Fig. 1D) | 0.39 | 0.73 |")
+    return "\n".join(rows) + "\n"
+
+
+def gamma_table(run_dir: Path) -> str:
+    """Table 1: the final gamma_k per alpha, mean over seeds (``tables/gamma.csv``), the largest in bold."""
+    t = _table(run_dir, "gamma.csv", {"alpha", "n_seeds"})
+    layers = [c for c in t.columns if c.startswith("gamma_")]
+    lines = ["| alpha (seeds) | " + " | ".join(f"gamma_{c[len('gamma_'):]}" for c in layers) + " |",
+             "|" + "---|" * (len(layers) + 1)]
+    for _, r in t.iterrows():
+        top = max(layers, key=lambda c: r[c])
+        cells = [f"**{r[c]:.2f}**" if c == top and r["alpha"] > 0 else f"{r[c]:.2f}" for c in layers]
+        lines.append(f"| {r['alpha']:g} ({int(r['n_seeds'])}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_cost(run_dir: Path) -> str:
+    """Job time (one core each) per stage from Snakemake's benchmark files, and per training from metrics.json."""
+    root = Path(run_dir) / "benchmarks"
+    files = sorted(root.rglob("*.tsv"))
+    if not files:
+        raise InputError(root, None, "no *.tsv: the run's Snakemake benchmarks")
+    rows = []
+    for f in files:
+        parts = f.relative_to(root).parts
+        group = "/".join(parts[:2]) if parts[0] == "robustness" and len(parts) > 2 else parts[0]
+        try:
+            seconds = float(pd.read_csv(f, sep="\t")["s"].iloc[0])
+        except (OSError, KeyError, IndexError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise InputError(f, "s", f"not a Snakemake benchmark file: {err}") from err
+        rows.append({"group": group, "seconds": seconds})
+    t = pd.DataFrame(rows).groupby("group")["seconds"].agg(["count", "sum", "mean"]).sort_values("sum", ascending=False)
+    lines = ["| stage (`benchmarks/`) | jobs with a benchmark file | job time (min) | per job (min) |", "|---|---|---|---|"]
+    lines += [f"| {g} | {int(r['count'])} | {r['sum'] / 60:.1f} | {r['mean'] / 60:.1f} |" for g, r in t.iterrows()]
+    lines.append(f"| all | {int(t['count'].sum())} | {t['sum'].sum() / 60:.0f} | |")
+    metrics = [json.loads(p.read_text()) for p in sorted((Path(run_dir) / "cotrain").rglob("metrics.json"))]
+    if metrics:
+        m = pd.DataFrame([{"neural": float(d["alpha"]) > 0, "seconds": float(d["seconds"])} for d in metrics])
+        g = m.groupby("neural")["seconds"].agg(["count", "mean"])
+        text = "; ".join(f"{'alpha > 0' if k else 'alpha 0'}: {int(r['count'])} training{'s' if r['count'] > 1 else ''}, "
+                         f"{r['mean'] / 60:.1f} min each"
+                         for k, r in g.iterrows())
+        lines += ["", f"Training loops (each run's metrics.json): {text}."]
+    return "\n".join(lines) + "\n"
+
+
 BLOCKS = {
     "verdict-table": lambda run: verdict_table(pd.read_csv(Path(run) / "tables" / "verdict.csv")),
     "noise-table": noise_table,
     "headline": lambda run: headline(pd.read_csv(Path(run) / "tables" / "verdict.csv")),
+    "attack-summary": attack_summary,
+    "corruption-summary": corruption_summary,
+    "brain-likeness": brain_likeness,
+    "similarity-correlations": similarity_correlations,
+    "gamma-table": gamma_table,
+    "run-cost": run_cost,
 }
 
 

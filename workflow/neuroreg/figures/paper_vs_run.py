@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..conditions import Run
+from ..files import InputError
 
 
 def read_checks(paths) -> pd.DataFrame:
@@ -24,11 +25,14 @@ def read_checks(paths) -> pd.DataFrame:
 
     rows = []
     for p in paths:
-        run = Run.parse(p)
         try:
             report = json.loads(Path(p).read_text())
         except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"{p}: cannot be read as JSON: {err}") from err
+            raise InputError(p, None, f"cannot be read as JSON: {err}") from err
+        if not isinstance(report.get("run"), dict):
+            raise InputError(p, "run", "missing: checks.json records its run (condition, alpha, seed); this one was "
+                             "written before neuroreg recorded it: rerun its job")
+        run = Run.of(**report["run"])
         variants = report["bn"].items() if isinstance(report.get("bn"), dict) else [("", report)]
         for bn, r in variants:
             failed = r["failed"] if "failed" in r else failed_checks(r)

@@ -6,26 +6,33 @@ import numpy as np
 import pandas as pd
 
 from ..conditions import Run
+from ..files import InputError
 
 
 def read_runs(paths, *, bn: str = "primary") -> pd.DataFrame:
-    """Concatenate per-run CSVs, adding ``condition``, ``alpha`` (float) and ``seed`` (int) of each path's run
-    (:meth:`neuroreg.conditions.Run.parse`).
+    """Concatenate per-run CSVs, each attributed by the ``condition``, ``alpha`` (float) and ``seed`` (int) it records
+    (:meth:`neuroreg.conditions.Run.of_table`; a file that records no run is an InputError naming it).
 
     A table with a ``bn`` column (the BatchNorm variants of the noise and adversarial evaluations, primary first) is
     cut to its primary variant's rows (``bn="primary"``), or kept whole (``bn="all"``).
     """
     frames = []
     for p in paths:
-        run = Run.parse(p)
-        df = pd.read_csv(p)
+        df = read_run_table(p)
         if bn == "primary" and "bn" in df.columns and len(df):
             df = df[df["bn"] == df["bn"].iloc[0]]
-        df.insert(0, "seed", run.seed_value)
-        df.insert(0, "alpha", run.alpha_value)
-        df.insert(0, "condition", run.condition)
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
+
+
+def read_run_table(path) -> pd.DataFrame:
+    """One per-run CSV with its recorded run as typed columns: ``condition`` (str), ``alpha`` (float), ``seed``
+    (int) first."""
+    try:
+        df = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(path, None, f"cannot be read as CSV: {err}") from err
+    return Run.of_table(df, path).record(df)
 
 
 def main_alphas(df: pd.DataFrame) -> dict:

@@ -12,10 +12,19 @@ import logging
 import os
 import time
 
+from ..conditions import Run
 from ..files import write_csv
 from ..logs import job
 
 log = logging.getLogger(__name__)
+
+
+def recorded_run(smk) -> Run:
+    """The run the job's model recorded in its metrics.json (:meth:`Run.recorded`), checked against the job's
+    wildcards: what every table of the job carries (:meth:`Run.record`)."""
+    wc = getattr(smk, "wildcards", None)
+    expected = Run(wc.condition, wc.alpha, wc.seed) if wc is not None and hasattr(wc, "seed") else None
+    return Run.recorded(smk.input.metrics, expected)
 
 
 @job
@@ -40,7 +49,7 @@ def noise_robustness(smk) -> None:
                                   batch_size=cfg["batch_size"], device=dev)
         df.insert(0, "bn", name)
         frames.append(df)
-    df = pd.concat(frames, ignore_index=True)
+    df = recorded_run(smk).record(pd.concat(frames, ignore_index=True))
     write_csv(df, smk.output.noise)
     log.info("%d test images on %s:\n%s", len(labels), dev, df.to_string(index=False))
 
@@ -79,7 +88,9 @@ def adversarial_robustness(smk) -> None:
     report = checks.combine(reports)
     report["seconds"] = time.time() - t0
     summary, per_image, steps = (pd.concat([t[k] for t in tables], ignore_index=True) for k in range(3))
-    summary, per_image, steps = (loading.bn_first(t) for t in (summary, per_image, steps))
+    run = recorded_run(smk)
+    summary, per_image, steps = (run.record(loading.bn_first(t)) for t in (summary, per_image, steps))
+    report = {"run": run.values(), **report}
     write_csv(summary, smk.output.summary)
     write_csv(per_image, smk.output.images)
     write_csv(steps, smk.output.steps)
@@ -148,7 +159,7 @@ def corruption_robustness(smk) -> None:
         raise InputError(smk.input.corrupted, "labels", f"not the first {len(labels)} labels of {smk.input.cifar}")
     t0 = time.time()
     df = S.accuracy_table(model, gray["test_images"], labels, sets, batch_size=cfg["batch_size"], device=dev)
-    write_csv(df, smk.output.corruptions)
+    write_csv(recorded_run(smk).record(df), smk.output.corruptions)
     per_family = df[df.severity > 0].groupby("family", sort=False)["accuracy"].mean()
     log.info("%d sets x %d images in %.1f s on %s; clean %.3f, mean %.3f; per family %s", len(sets), len(labels),
              time.time() - t0, dev, df.accuracy.iloc[0], df.accuracy.iloc[1:].mean(), per_family.round(3).to_dict())
@@ -169,7 +180,7 @@ def frequency_probe(smk) -> None:
     images, labels = loading.load_test(smk.input.cifar, fq["n_images"])
     t0 = time.time()
     df = frequency.frequency_accuracy(model, images, labels, fq["cutoffs"], batch_size=cfg["batch_size"], device=dev)
-    write_csv(df, smk.output.frequency)
+    write_csv(recorded_run(smk).record(df), smk.output.frequency)
     log.info("%d images, cutoffs %s, %.1f s: clean %.3f, low-frequency reliance %.3f\n%s", len(labels), fq["cutoffs"],
              time.time() - t0, df.accuracy.iloc[0], frequency.low_frequency_reliance(df), df.to_string(index=False))
 
@@ -186,6 +197,6 @@ def brain_likeness(smk) -> None:
     torch.set_num_threads(smk.threads)
     model = loading.load_model(smk.input.model, smk.input.metrics)
     gamma = json.loads(open(smk.input.metrics).read())["gamma"]
-    df = brain.brain_likeness(model, gamma, smk.input.stimuli, list(smk.input.oracle))
+    df = recorded_run(smk).record(brain.brain_likeness(model, gamma, smk.input.stimuli, list(smk.input.oracle)))
     write_csv(df, smk.output[0])
     log.info("\n%s", df.to_string(index=False))
