@@ -43,6 +43,11 @@ TARGETS = SCAN_TARGETS + ("vgg",) + CONTENT_TARGETS
 CONDITIONS = ("none",) + TARGETS
 #: Multi-task conditions (README, "Other ways to learn from brains"): the response set each one predicts.
 MTL_RESPONSES = {"mtl_model": "model", "mtl_shuffle": "shuffle", "mtl_ground_truth": "ground_truth", "mtl_data": "data"}
+#: "Is the gain neural?": a condition that carries brain data -> the controls without it, run beside it
+#: (neuroreg.figures.controls; "blur": the blur{sigma} rule blur_selection chose).
+CONTROLS = {"neural_model": ("shuffle", "pixel", "random_network", "blur"),
+            "ground_truth": ("shuffle", "pixel", "random_network", "blur"),
+            "mtl_model": ("mtl_shuffle",)}
 #: Loss forms of a similarity condition, by name prefix: Eq. 8 (none), 1 - linear CKA, log(1 - CKA).
 SIMILARITY_LOSSES = {"cka_": "cka", "logcka_": "logcka"}
 #: The run paths' root (the Snakemake path variable of results/<run>/, neuroreg.grid.pathvars).

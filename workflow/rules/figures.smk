@@ -19,6 +19,10 @@ FIG_FREQUENCY = [grid.robustness_path(*run, "frequency.csv") for run in FIG_RUNS
 FIG_CHECKS = [
     grid.robustness_path(*run, "checks.json") for run in FIG_ADV_RUNS
 ]  # sanity checks, shown beside the numbers
+CONTROL_TESTS = grid.control_tests(config)  # "is the gain neural?": tested condition -> its controls in this config
+BLUR_SELECTION = (  # the blur control's sigma, where a control uses it
+    ["<results>/tables/blur_selection.csv"] if any("blur" in c for c in CONTROL_TESTS.values()) else []
+)
 
 
 rule fig4a_noise_robustness:
@@ -266,11 +270,13 @@ rule fig13_frequency:
 
 
 rule methods_comparison:
-    """The methods side by side (similarity, CKA, multi-task, low-pass): clean, noise, corruption, adversarial."""
+    """The methods side by side (similarity, CKA, multi-task, low-pass): clean, noise, corruption, adversarial, and
+    a tested condition's gain over its strongest control."""
     input:
         noise=FIG_NOISE,
         corruptions=FIG_CORRUPTIONS,
         adversarial=FIG_ADV,
+        controls=["<results>/tables/controls.csv"] if CONTROL_TESTS else [],
     output:
         table=report(
             "<results>/tables/methods.csv",
@@ -294,14 +300,46 @@ rule methods_comparison:
         "../scripts/methods_comparison.py"
 
 
+rule controls:
+    """Is the gain neural? Each brain-data condition against the strongest of its controls without brain data, per
+    robustness measure, with its 95 % interval (neuroreg.figures.controls)."""
+    input:
+        noise=FIG_NOISE,
+        corruptions=FIG_CORRUPTIONS,
+        images=FIG_ADV_IMAGES,
+        blur_selection=BLUR_SELECTION,
+    output:
+        table=report(
+            "<results>/tables/controls.csv",
+            caption="../report/controls.rst",
+            category="5. Other ways to learn from brains",
+        ),
+    log:
+        "<logs>/figures/controls.log",
+    conda:
+        "../../envs/neuroreg.yaml"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    params:
+        tests=CONTROL_TESTS,
+        n_boot=config["figures"]["bootstrap"],
+        seed=config["seed"],
+    script:
+        "../scripts/controls.py"
+
+
 rule verdict:
-    """The verdict on each of the paper's claims: the effect of neural_model over none and shuffle, its 95 % interval
-    (seeds, then images), per BatchNorm variant, and holds / does not hold / inconclusive."""
+    """The verdict on each of the paper's claims: the effect of neural_model over none and shuffle (and, where the
+    run has them, over the strongest control without brain data), its 95 % interval (seeds, then images), per
+    BatchNorm variant, and holds / does not hold / inconclusive."""
     input:
         noise=FIG_NOISE,
         images=FIG_ADV_IMAGES,
         checks=FIG_CHECKS,
         metrics=FIG_NM_METRICS,
+        blur_selection=BLUR_SELECTION,
     output:
         table=report(
             "<results>/tables/verdict.csv",
@@ -323,6 +361,7 @@ rule verdict:
         runtime=10,
     params:
         bn=config["robustness"]["bn"],
+        controls=CONTROL_TESTS.get("neural_model", ()),
         n_boot=config["figures"]["bootstrap"],
         seed=config["seed"],
     script:
@@ -404,3 +443,5 @@ if grid.cifar100_runs(config):
     final_outputs("figures", "<results>/figures/fig4b_noise_robustness_cifar100.png")
 if config["robustness"]["frequency"]:
     final_outputs("figures", "<results>/figures/fig13_frequency.png")
+if CONTROL_TESTS:
+    final_outputs("figures", "<results>/tables/controls.csv")

@@ -119,6 +119,31 @@ def final_gamma(metrics_paths) -> pd.DataFrame | None:
     return pd.DataFrame(rows) if rows else None
 
 
+def _control_names(controls, blur_selection) -> tuple:
+    """The controls with "blur" replaced by the condition of the blur rule blur_selection chose."""
+    from ..cotrain.blur import selected_sigma
+    from .controls import blur_condition
+
+    sigma = selected_sigma(blur_selection[0]) if blur_selection else None
+    return tuple(blur_condition(sigma) if c == "blur" else c for c in controls if c != "blur" or sigma is not None)
+
+
+@job
+def controls(smk) -> None:
+    """tables/controls.csv: each brain-data condition over the strongest of its controls (neuroreg.figures.controls)."""
+    from .controls import control_gains
+
+    tests = {t: _control_names(c, smk.input.blur_selection) for t, c in smk.params.tests.items()}
+    noise = read_runs(smk.input.noise)
+    corr = read_runs(smk.input.corruptions) if smk.input.corruptions else None
+    images = read_runs(smk.input.images) if smk.input.images else None
+    table = control_gains(noise, corr, images, tests=tests, n_boot=smk.params.n_boot, seed=smk.params.seed)
+    with atomic_output(smk.output.table) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.5g")
+    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 200):
+        log.info("gain over the strongest control:\n%s", table.to_string(index=False))
+
+
 @job
 def verdict(smk) -> None:
     """tables/verdict.csv and Fig. 12: each of the paper's claims, its effect over none and shuffle with a 95 %
@@ -129,6 +154,7 @@ def verdict(smk) -> None:
     images = read_runs(smk.input.images, bn="all") if smk.input.images else None
     checks = read_checks(smk.input.checks) if smk.input.checks else None
     table = verdict_table(noise, images, final_gamma(smk.input.metrics), checks, bn_variants=smk.params.bn,
+                          controls=_control_names(smk.params.controls, smk.input.blur_selection),
                           n_boot=smk.params.n_boot, seed=smk.params.seed)
     with atomic_output(smk.output.table) as tmp:
         table.to_csv(tmp, index=False, float_format="%.5g")
@@ -194,11 +220,13 @@ def fig13_frequency(smk) -> None:
 @job
 def methods_comparison(smk) -> None:
     """The methods side by side: tables/methods.csv and Fig. 11 (neuroreg.figures.methods)."""
-    from .methods import methods_table, per_model_scores, plot_methods
+    from .methods import methods_table, per_model_scores, plot_methods, with_control_gains
 
     corr = read_runs(smk.input.corruptions) if smk.input.corruptions else None
     adv = read_runs(smk.input.adversarial) if smk.input.adversarial else None
     table = methods_table(per_model_scores(read_runs(smk.input.noise), corr, adv))
+    if smk.input.get("controls"):
+        table = with_control_gains(table, pd.read_csv(smk.input.controls[0]))
     with atomic_output(smk.output.table) as tmp:
         table.to_csv(tmp, index=False, float_format="%.5g")
     log.info("methods side by side:\n%s", table.to_string(index=False))

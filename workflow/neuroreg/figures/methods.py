@@ -7,7 +7,10 @@ One row per condition, mean +- SEM over its seeds (n = seeds) of each model's:
 * ``corruption``: mean CIFAR-10-C accuracy over the corruptions and severities evaluated;
 * ``L2``, ``Linf``: the median minimal adversarial perturbation (attacked conditions only; empty otherwise);
 
-and ``family`` (baseline, similarity, cka, multi-task, low-pass, low-pass + ...). The differences to the
+and ``family`` (baseline, similarity, cka, multi-task, low-pass, low-pass + ...). Where the run has controls
+without brain data (tables/controls.csv, :mod:`.controls`), a tested condition's row also has its gain over the
+strongest control: ``gain_<measure>`` with ``_low``, ``_high`` (95 % interval) and ``_control`` (which), for
+noise_max (the highest noise level), corruption, L2 and Linf (ratios). The differences to the
 baseline ``none`` (``d_<measure>``, with the SEM of the difference of two independent means) say whether
 a method helps beyond the seeds' scatter: the README and the report read them as gains only beyond 2 SEM.
 """
@@ -65,6 +68,25 @@ def methods_table(scores: pd.DataFrame, baseline: str = "none") -> pd.DataFrame:
         for m in measures:
             out[f"d_{m}"] = out[f"{m}_mean"] - b[f"{m}_mean"]
             out[f"d_{m}_sem"] = np.sqrt(out[f"{m}_sem"] ** 2 + b[f"{m}_sem"] ** 2)
+    return out
+
+
+CONTROL_MEASURES = {"corruption": "corruption", "median_L2": "L2", "median_Linf": "Linf"}
+
+
+def with_control_gains(table: pd.DataFrame, controls: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (:func:`methods_table`) with the gain over the strongest control of tables/controls.csv (module
+    doc) on each tested condition's row."""
+    out = table.copy()
+    if controls is None or not len(controls):
+        return out
+    noise = sorted((m for m in controls["measure"] if m.startswith("accuracy_sd")),
+                   key=lambda m: float(m[len("accuracy_sd"):]))
+    names = {**CONTROL_MEASURES, **({noise[-1]: "noise_max"} if noise else {})}
+    for measure, m in names.items():
+        rows = controls[controls["measure"] == measure].set_index("tested")
+        for col, src in (("", "effect"), ("_low", "ci_low"), ("_high", "ci_high"), ("_control", "strongest")):
+            out[f"gain_{m}{col}"] = out["condition"].map(rows[src]) if len(rows) else np.nan
     return out
 
 

@@ -95,8 +95,10 @@ def summary_rst(run: str, checks: pd.DataFrame, paper_vs_run: pd.DataFrame | Non
     body = []
     if verdict is not None and len(verdict):
         words = verdict[verdict["primary"].astype(bool)]["verdict"].value_counts()
+        strongest = verdict["comparison"].str.contains("strongest control").any()
         body += ["**The verdict** (tables/verdict.csv, Fig. 12): each claim's effect of neural_model over none and "
-                 "over shuffle with its 95 % interval; accuracies as differences (fractions), minimal perturbations "
+                 "over shuffle" + (" (and over the strongest control without brain data: is the gain neural?)"
+                                   if strongest else "") + " with its 95 % interval; accuracies as differences (fractions), minimal perturbations "
                  "as the median per-image ratio on the images both models classify correctly. holds: the interval "
                  "lies on the paper's side of the null; does not hold: it excludes the paper's effect and reaches "
                  "the null or beyond; inconclusive: it holds both. Primary BatchNorm statistics: "

@@ -14,6 +14,11 @@ BatchNorm variant the robustness stage evaluated (``robustness.bn``; the first i
 * ``gamma_collapse``: the largest final gamma of each neural_model seed (its mean), "usually collapse to only one
   layer": null 0.9 (near a single layer), the paper's 1.
 
+Where the run trained controls without brain data (``controls``: pixel, random_network, the selected blur, shuffle),
+the noise and adversarial claims get a third comparison, ``neural_model vs strongest control (<name>)``: the gain
+over the control with the smallest gain on that claim (:mod:`.controls`; "is the gain neural?"), no size given by
+the paper.
+
 Accuracy differences: Welch's interval over seeds (:func:`neuroreg.effects.accuracy_difference`); gamma: a t interval
 over seeds. Each row has the smallest effect its design detects (80 % power, :func:`neuroreg.effects.detectable_effect`)
 and, for the adversarial claims, the sanity checks of both conditions' models in that variant.
@@ -104,25 +109,55 @@ def _checks(checks: pd.DataFrame | None, conds, bn: str) -> str:
 
 
 def verdict_table(noise: pd.DataFrame | None, images: pd.DataFrame | None, gamma: pd.DataFrame | None = None,
-                  checks: pd.DataFrame | None = None, *, bn_variants=None, n_boot: int = 2000,
+                  checks: pd.DataFrame | None = None, *, bn_variants=None, controls=(), n_boot: int = 2000,
                   seed: int = 0) -> pd.DataFrame:
     """tables/verdict.csv (module doc). noise: the long noise table (condition, seed, bn, level, accuracy);
     images: the long per-image adversarial table (condition, seed, bn, norm, image_index, distance, clean_correct);
     gamma: the final gamma of the neural_model runs (columns seed, gamma_{k}); checks: :func:`read_checks` rows.
     bn_variants: the variants in order (primary first; default: as they appear in the tables). A claim whose inputs
-    are missing is left out; a comparison condition that was not run is left out."""
+    are missing is left out; a comparison condition that was not run is left out. controls: the conditions of the
+    strongest-control comparison (module doc; none: no such rows)."""
     if bn_variants is None:
         found = [t["bn"] for t in (noise, images) if t is not None and "bn" in t]
         bn_variants = list(dict.fromkeys(pd.concat(found))) if found else [""]
     levels = [lv for lv in NOISE_LEVELS if noise is not None and np.isclose(noise["level"], lv).any()]
     rows = []
+    strongest = _strongest(noise, images, controls, bn_variants, n_boot, seed) if controls else {}
     for claim in claims(levels):
         for comparison, paper in claim.paper.items():
             for k, bn in enumerate(bn_variants if claim.kind != "gamma" else bn_variants[:1]):
                 row = _row(claim, comparison, paper, bn, noise, images, gamma, checks, n_boot, seed)
                 if row is not None:
                     rows.append({**row, "bn": bn if claim.kind != "gamma" else "", "primary": k == 0})
+        for k, bn in enumerate(bn_variants):
+            g = strongest.get((claim.name, bn))
+            if g is None:
+                continue
+            e = effects.Effect(g["effect"], g["ci_low"], g["ci_high"], math.nan, math.nan, g["n_seeds"],
+                               g["n_seeds_control"], g["n_images"], g["scale"])
+            rows.append({"claim": claim.name, "comparison": f"{CONDITION} vs strongest control ({g['strongest']})",
+                         "bn": bn, "primary": k == 0, "effect": e.estimate, "ci_low": e.lo, "ci_high": e.hi,
+                         "scale": g["scale"], "paper": math.nan, "null": claim.null, "verdict": g["verdict"],
+                         "detectable": math.nan, "n_seeds": e.n_a, "n_seeds_other": e.n_b,
+                         "n_images": e.n_images or (int(noise["n_images"].max()) if claim.kind == "accuracy" and
+                                                    "n_images" in noise else 0),
+                         "checks": _checks(checks, (CONDITION, g["strongest"]), bn) if claim.kind == "distance" else "",
+                         "unit": claim.unit, "note": f"the gain over the strongest of {', '.join(controls)}: "
+                                                     f"{g['controls']}"})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _strongest(noise, images, controls, bn_variants, n_boot, seed) -> dict:
+    """{(claim, bn): the row of :func:`neuroreg.figures.controls.control_gains` for neural_model}."""
+    from .controls import control_gains
+
+    out = {}
+    for bn in bn_variants:
+        t = control_gains(noise, None, images, tests={CONDITION: tuple(controls)}, bn=bn or None, n_boot=n_boot,
+                          seed=seed)
+        for r in t.to_dict("records"):
+            out[(r["measure"], bn)] = r
+    return out
 
 
 def _row(claim: Claim, comparison: str, paper: float, bn: str, noise, images, gamma, checks, n_boot, seed):
@@ -210,7 +245,10 @@ def plot_verdict(table: pd.DataFrame, path) -> None:
                 ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(xlabel, fontsize=8.5)
         ax.set_ylim(-0.7, len(d) - 0.3)
-    axes[0, 0].set_title("The verdict: neural_model (NM) against none and shuffle, 95 % intervals\n"
+    others = list(dict.fromkeys("the strongest control" if c.startswith("strongest control") else c for c in (
+        cmp.split(" vs ", 1)[1] for cmp in table["comparison"] if " vs " in cmp)))
+    against = " and ".join([", ".join(others[:-1]), others[-1]] if len(others) > 1 else others)
+    axes[0, 0].set_title(f"The verdict: neural_model (NM) against {against}, 95 % intervals\n"
                          "filled: primary BatchNorm statistics; open: the other; red diamond: the paper; dotted: each row's null",
                          fontsize=9)
     fig.tight_layout()

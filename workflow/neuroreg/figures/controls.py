@@ -1,0 +1,135 @@
+"""Is the gain neural? Each brain-data condition against the strongest of the controls that carry no brain data
+(tables/controls.csv; docs/RESULTS.md, "Is the gain neural?"; the pairs: :data:`neuroreg.conditions.CONTROLS`).
+
+Three studies since the paper found targets without brain data that matched the neural gain: the same matrix on
+permuted images (``shuffle``, Federer et al. 2020), the stimuli's own pixel similarity (``pixel``, Attias et al.
+2024), an untrained network's similarity (``random_network``), and a fixed blur (the ``blur{sigma}`` that rule
+``blur_selection`` chose on held-out images, Li et al. 2023). For a tested condition (``neuroreg.conditions.CONTROLS``) and each
+robustness measure, the gain over every control that was run is computed on the same images, and the row reports
+the **strongest** control: the one whose gain is smallest (chosen on the same test data, which favours the controls:
+the gain that survives is conservative).
+
+Measures (the primary BatchNorm variant):
+
+* ``accuracy_sd{level}``: accuracy under Gaussian noise at each level > 0, tested minus control, Welch's 95 %
+  interval over seeds (:func:`neuroreg.effects.accuracy_difference`);
+* ``corruption``: mean CIFAR-10-C accuracy over the sets evaluated, the same;
+* ``median_L2``, ``median_Linf``: the median over images both models classify correctly of the per-image ratio of
+  minimal perturbations, hierarchical bootstrap over seeds and images (:func:`neuroreg.effects.median_ratio`), as the
+  verdict (:mod:`.verdict`) defines it; only where both conditions were attacked.
+
+``verdict``: *holds* (the gain survives the strongest control: the interval lies above 0, or above a ratio of 1),
+*does not hold* (it lies below: the control is the more robust), *inconclusive*.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .. import effects
+from ..conditions import CONTROLS as TESTS
+from .corruptions import per_model
+
+COLUMNS = ["tested", "measure", "strongest", "effect", "ci_low", "ci_high", "scale", "verdict", "n_seeds",
+           "n_seeds_control", "n_images", "controls"]
+
+
+def blur_condition(sigma: float | None) -> str | None:
+    """The condition name of the selected blur (``blur{sigma}``), None without a selection."""
+    return None if sigma is None else f"blur{float(sigma):g}"
+
+
+def _primary(df: pd.DataFrame | None, bn: str | None) -> pd.DataFrame | None:
+    if df is None or "bn" not in df or not len(df):
+        return df
+    return df[df["bn"] == (bn if bn is not None else df["bn"].iloc[0])]
+
+
+def _accuracy_per_seed(noise: pd.DataFrame, cond: str, level: float) -> np.ndarray:
+    d = noise[(noise["condition"] == cond) & np.isclose(noise["level"], level)]
+    return d.groupby("seed")["accuracy"].mean().to_numpy(float)
+
+
+def _distances(images: pd.DataFrame, cond: str, norm: str) -> pd.DataFrame:
+    """(seeds x image_index) minimal distances, NaN where the model misclassifies the image."""
+    d = images[(images["condition"] == cond) & (images["norm"] == norm)]
+    return d.assign(value=d["distance"].where(d["clean_correct"].astype(bool))).pivot_table(
+        index="seed", columns="image_index", values="value", dropna=False)
+
+
+def _word(lo: float, hi: float, scale: str) -> str:
+    if scale == "ratio":
+        lo, hi = (math.log(v) if v > 0 else math.nan for v in (lo, hi))
+    return effects.verdict(lo, hi, math.nan, 0.0)
+
+
+def _effect(measure: str, tested: str, control: str, noise, corr_models, images, n_boot: int, seed: int):
+    """(Effect, scale) of tested over control on one measure, or None where either lacks the data."""
+    if measure.startswith("accuracy_sd"):
+        level = float(measure[len("accuracy_sd"):])
+        a, b = _accuracy_per_seed(noise, tested, level), _accuracy_per_seed(noise, control, level)
+        return (effects.accuracy_difference(a, b), "difference") if len(a) and len(b) else None
+    if measure == "corruption":
+        if corr_models is None:
+            return None
+        a = corr_models.loc[corr_models["condition"] == tested, "all"].to_numpy(float)
+        b = corr_models.loc[corr_models["condition"] == control, "all"].to_numpy(float)
+        return (effects.accuracy_difference(a, b), "difference") if len(a) and len(b) else None
+    if images is None:
+        return None
+    norm = measure[len("median_"):]
+    da, db = _distances(images, tested, norm), _distances(images, control, norm)
+    if da.empty or db.empty:
+        return None
+    shared = da.columns.intersection(db.columns)
+    return effects.median_ratio(da[shared].to_numpy(), db[shared].to_numpy(), n_boot=n_boot, seed=seed), "ratio"
+
+
+def measures(noise: pd.DataFrame | None, corruptions: pd.DataFrame | None, images: pd.DataFrame | None) -> list[str]:
+    out = []
+    if noise is not None and len(noise):
+        out += [f"accuracy_sd{lv:g}" for lv in sorted(noise["level"].unique()) if lv > 0]
+    if corruptions is not None and len(corruptions):
+        out.append("corruption")
+    if images is not None and len(images):
+        out += [f"median_{n}" for n in ("L2", "Linf") if (images["norm"] == n).any()]
+    return out
+
+
+def control_gains(noise: pd.DataFrame | None, corruptions: pd.DataFrame | None = None,
+                  images: pd.DataFrame | None = None, *, blur_sigma: float | None = None, tests=None,
+                  bn: str | None = None, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """tables/controls.csv (module doc): one row per tested condition and measure where the tested condition and at
+    least one of its controls have the measure.
+
+    noise, corruptions, images: the long tables of :func:`neuroreg.figures.runs.read_runs` (noise.csv,
+    corruptions.csv, adversarial_images.csv; their main-text runs); blur_sigma: the sigma rule blur_selection chose
+    (None: no blur control); tests: {tested: controls} (default :data:`TESTS`); bn: the BatchNorm variant (default:
+    each table's first, the primary). ``controls`` lists every control's effect, "; "-joined, strongest first.
+    """
+    tests = TESTS if tests is None else tests
+    noise, images = _primary(noise, bn), _primary(images, bn)
+    corr_models = per_model(corruptions) if corruptions is not None and len(corruptions) else None
+    blur = blur_condition(blur_sigma)
+    rows = []
+    for tested, controls in tests.items():
+        names = [blur if c == "blur" else c for c in controls if c != "blur" or blur is not None]
+        for measure in measures(noise, corruptions, images):
+            found = []
+            for control in names:
+                r = _effect(measure, tested, control, noise, corr_models, images, n_boot, seed)
+                if r is not None and math.isfinite(r[0].estimate):
+                    found.append((control, *r))
+            if not found:
+                continue
+            found.sort(key=lambda f: f[1].estimate)
+            control, e, scale = found[0]
+            fmt = (lambda v: f"x{v:.3f}") if scale == "ratio" else (lambda v: f"{100 * v:+.1f}")
+            listed = "; ".join(f"{c} {fmt(x.estimate)} [{fmt(x.lo)}, {fmt(x.hi)}]" for c, x, _ in found)
+            rows.append({"tested": tested, "measure": measure, "strongest": control, "effect": e.estimate,
+                         "ci_low": e.lo, "ci_high": e.hi, "scale": scale, "verdict": _word(e.lo, e.hi, scale),
+                         "n_seeds": e.n_a, "n_seeds_control": e.n_b, "n_images": e.n_images, "controls": listed})
+    return pd.DataFrame(rows, columns=COLUMNS)
