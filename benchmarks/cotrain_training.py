@@ -3,12 +3,15 @@ the fast path (every k-th step), and either against ``none``, as one-thread proc
 the same machine, as the laptop run runs its jobs.
 
     python benchmarks/cotrain_training.py --pair today fast          # the speed-up of the fast path
+    python benchmarks/cotrain_training.py --pair exact fast          # ... over the paper's schedule in plain fp32
     python benchmarks/cotrain_training.py --pair fast none           # the neural loss's cost over a plain training
     python benchmarks/cotrain_training.py ... --data results/laptop  # the laptop run's CIFAR-10, stimuli and target
 
 Each variant is one call of ``neuroreg.cotrain.train.train`` (the pipeline's trainer, nothing else) with the recipe of
 ``config/laptop.yaml`` (width 16, the first 10,000 training images, 6 epochs, flips, alpha 2, 500 monitoring
-images), overridden per variant: ``today``: ``stimulus_every: 1`` (the paper's schedule); ``fast``:
+images), overridden per variant: ``today``: ``stimulus_every: 1`` (the paper's schedule, under the recipe's
+precision: bf16 autocast where the CPU has bf16); ``exact``: the same in fp32 (``precision: fp32``, the reference the
+validation split compares the fast path with: docs/RESULTS.md, "The CPU fast path"); ``fast``:
 ``stimulus_every: --every`` (default: the laptop config's); ``none``: alpha 0. With ``--data`` the data are that run's
 ``data/cifar10.h5``, ``data/stimuli.h5`` and ``similarity/neural_model.h5``; without, synthetic images and a synthetic
 target of the same shapes (the same work; the accuracies mean nothing). Both processes start together, one thread
@@ -41,6 +44,7 @@ from neuroreg.cotrain import data, train  # noqa: E402
 def recipe(variant: str, every: int | None) -> train.Recipe:
     cfg = C.load([REPO / "config" / "laptop.yaml"], base=REPO / "config.yaml")["cotrain"]
     over = {"today": {"alpha": cfg["alpha"], "stimulus_every": 1},
+            "exact": {"alpha": cfg["alpha"], "stimulus_every": 1, "precision": "fp32"},
             "fast": {"alpha": cfg["alpha"], "stimulus_every": every or cfg["stimulus_every"]},
             "none": {"alpha": 0.0}}[variant]
     return train.Recipe.from_config(cfg, seed=0, **over), cfg
@@ -97,7 +101,7 @@ def worker(variant: str, every: int | None, data_dir: Path | None) -> dict:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--pair", nargs=2, default=["today", "fast"], choices=["today", "fast", "none"])
+    p.add_argument("--pair", nargs=2, default=["today", "fast"], choices=["today", "exact", "fast", "none"])
     p.add_argument("--every", type=int, default=None, help="the fast path's stimulus_every (default: config/laptop.yaml's)")
     p.add_argument("--data", type=Path, default=None, help="a laptop run's results folder (results/laptop)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
