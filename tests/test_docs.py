@@ -150,3 +150,35 @@ def test_run_cost_from_the_benchmarks_and_metrics(tmp_path):
     lines = docs.run_cost(tmp_path).splitlines()
     assert lines[2:5] == ["| cotrain | 2 | 4.0 | 2.0 |", "| robustness/noise | 2 | 1.0 | 0.5 |", "| all | 4 | 5 | |"]
     assert lines[-1] == "Training loops (each run's metrics.json): alpha 0: 1 training, 0.9 min each; alpha > 0: 1 training, 2.8 min each."
+
+
+def test_controls_table_from_tables_controls_csv(tmp_path):
+    t = tmp_path / "tables"
+    t.mkdir()
+    pd.DataFrame([
+        {"tested": "neural_model", "measure": "accuracy_sd0.1", "strongest": "pixel", "effect": 0.02, "ci_low": -0.01,
+         "ci_high": 0.05, "scale": "difference", "verdict": "inconclusive", "n_seeds": 5, "n_seeds_control": 5,
+         "n_images": 0, "controls": "pixel +2.0 [-1.0, +5.0]; shuffle +6.0 [+1.0, +11.0]"},
+        {"tested": "neural_model", "measure": "median_L2", "strongest": "shuffle", "effect": 1.3, "ci_low": 1.1,
+         "ci_high": 1.5, "scale": "ratio", "verdict": "holds", "n_seeds": 5, "n_seeds_control": 5, "n_images": 200,
+         "controls": "shuffle x1.300 [x1.100, x1.500]"}]).to_csv(t / "controls.csv", index=False)
+    lines = docs.controls_table(tmp_path).splitlines()
+    assert lines[2] == ("| `neural_model` | accuracy at sd 0.10 (points) | `pixel` | +2.0 [-1.0, +5.0] | inconclusive | "
+                        "5 / 5 | pixel +2.0 [-1.0, +5.0]; shuffle +6.0 [+1.0, +11.0] |")
+    assert lines[3].startswith("|  | median minimal L2 (ratio) | `shuffle` | x1.30 [1.10, 1.50] | **holds** | 5 / 5 |")
+
+
+def test_frequency_summary_from_the_probe_tables(tmp_path):
+    t = tmp_path / "tables"
+    t.mkdir()
+    pd.DataFrame({"condition": ["none", "none", "pixel"], "alpha": [0, 0, 2], "seed": [0, 1, 0],
+                  "clean": [0.5, 0.6, 0.55], "lfr": [0.1, 0.3, 0.4],
+                  "brain_neural_model": [0.2, 0.2, 0.3]}).to_csv(t / "frequency.csv", index=False)
+    pd.DataFrame({"score": ["noise"], "x": ["brain_neural_model"], "given": ["clean+lfr"], "n_models": [3],
+                  "partial_r": [0.25], "ci_low": [-0.5], "ci_high": [0.9]}).to_csv(t / "partial_correlations.csv",
+                                                                                   index=False)
+    lines = docs.frequency_summary(tmp_path).splitlines()
+    assert lines[2] == "| `none` (2) | 55.0 ± 5.0 | 0.20 ± 0.10 | 0.20 ± 0.00 |"
+    assert lines[3] == "| `pixel` (1) | 55.0 | 0.40 | 0.30 |"
+    assert lines[-1] == "| noise score | +0.25 [-0.50, +0.90] | 3 |"
+    assert "given clean accuracy and LFR" in lines[-3]

@@ -23,6 +23,11 @@ written). The prose around the blocks is written by hand. Blocks (:data:`BLOCKS`
 * ``brain-likeness``: brain-likeness per condition and its Spearman correlation with each robustness score
   (``tables/brain_likeness.csv``, Fig. 10);
 * ``similarity-correlations``: stages 1-4 against the paper (``tables/similarity_correlations.csv``);
+* ``controls-table``: each brain-data condition's gain over the strongest control without brain data, per robustness
+  measure (``tables/controls.csv``, :mod:`.controls`);
+* ``frequency-summary``: the low-frequency probe per condition (clean accuracy, low-frequency reliance,
+  brain-likeness) and the partial correlations of robustness with brain-likeness given both (``tables/frequency.csv``,
+  ``tables/partial_correlations.csv``, Fig. 13);
 * ``gamma-table``: Table 1, the final gamma per layer and alpha (``tables/gamma.csv``);
 * ``run-cost``: where the run's time went: job time per stage (Snakemake's ``benchmarks/``) and per training (each
   run's ``metrics.json``).
@@ -302,6 +307,61 @@ def similarity_correlations(run_dir: Path) -> str:
     return "\n".join(rows) + "\n"
 
 
+MEASURE_LABELS = {"corruption": "mean CIFAR-10-C accuracy (points)", "median_L2": "median minimal L2 (ratio)",
+                  "median_Linf": "median minimal Linf (ratio)"}
+
+
+def controls_table(run_dir: Path) -> str:
+    """tables/controls.csv as markdown: per tested condition and measure, the strongest control, the gain with its
+    95 % interval, the verdict (bold where the gain survives), and every control's gain."""
+    t = _table(run_dir, "controls.csv", {"tested", "measure", "strongest", "effect", "ci_low", "ci_high", "scale",
+                                          "verdict", "n_seeds", "n_seeds_control", "controls"})
+    lines = ["| condition | measure | strongest control | gain over it [95 %] | | seeds | every control |",
+             "|---|---|---|---|---|---|---|"]
+    for tested in dict.fromkeys(t["tested"]):
+        first = True
+        for r in t[t["tested"] == tested].itertuples():
+            unit = "ratio" if r.scale == "ratio" else "points"
+            label = MEASURE_LABELS.get(r.measure) or (f"accuracy at sd {float(r.measure[len('accuracy_sd'):]):.2f} "
+                                                      "(points)" if r.measure.startswith("accuracy_sd") else r.measure)
+            text = f"{_effect(unit, r.effect)} {_interval(unit, r.ci_low, r.ci_high)}"
+            word = f"**{r.verdict}**" if r.verdict == "holds" else r.verdict
+            lines.append(f"| {f'`{tested}`' if first else ''} | {label} | `{r.strongest}` | {text} | {word} | "
+                         f"{int(r.n_seeds)} / {int(r.n_seeds_control)} | {r.controls} |")
+            first = False
+    return "\n".join(lines) + "\n"
+
+
+def frequency_summary(run_dir: Path) -> str:
+    """Per condition (main alpha): clean accuracy, low-frequency reliance and brain-likeness, mean ± SEM over seeds;
+    then each robustness score's partial correlation with brain-likeness given clean accuracy and LFR."""
+    from .corruptions import BRAIN_REFERENCE
+
+    x = f"brain_{BRAIN_REFERENCE}"
+    t = _table(run_dir, "frequency.csv", {"condition", "alpha", "seed", "clean", "lfr"})
+    main = main_alphas(t)
+    t = t[[main[c] == a for c, a in zip(t["condition"], t["alpha"])]]
+    cols = [("clean", "clean accuracy (%)", 100, ".1f"), ("lfr", "low-frequency reliance", 1, ".2f")]
+    cols += [(x, f"brain-likeness r(S^CNN, S^{BRAIN_REFERENCE})", 1, ".2f")] if x in t else []
+    lines = ["| condition (seeds) | " + " | ".join(c[1] for c in cols) + " |", "|" + "---|" * (len(cols) + 1)]
+    for cond in condition_order(t["condition"].unique()):
+        d = t[t["condition"] == cond]
+        cells = []
+        for col, _, scale, fmt in cols:
+            m = mean_sem(d, ["condition"], col).iloc[0]
+            cells.append(_pm(scale * m["mean"], scale * m["sem"], fmt))
+        lines.append(f"| `{cond}` ({d['seed'].nunique()}) | " + " | ".join(cells) + " |")
+    p = _table(run_dir, "partial_correlations.csv", {"score", "given", "n_models", "partial_r", "ci_low", "ci_high"})
+    label = {"noise": "noise score", "corruption": "mean corruption accuracy",
+             "adversarial_L2": "median minimal L2 (correct images)"}
+    lines += ["", "| robustness score | partial r with brain-likeness, given " +
+              " and ".join("clean accuracy" if g == "clean" else "LFR" if g == "lfr" else g
+                           for g in str(p["given"].iloc[0]).split("+")) + " [95 %] | models |", "|---|---|---|"]
+    lines += [f"| {label.get(r.score, r.score)} | {r.partial_r:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] | "
+              f"{int(r.n_models)} |" for r in p.itertuples()]
+    return "\n".join(lines) + "\n"
+
+
 def gamma_table(run_dir: Path) -> str:
     """Table 1: the final gamma_k per alpha, mean over seeds (``tables/gamma.csv``), the largest in bold."""
     t = _table(run_dir, "gamma.csv", {"alpha", "n_seeds"})
@@ -353,6 +413,8 @@ BLOCKS = {
     "corruption-summary": corruption_summary,
     "brain-likeness": brain_likeness,
     "similarity-correlations": similarity_correlations,
+    "controls-table": controls_table,
+    "frequency-summary": frequency_summary,
     "gamma-table": gamma_table,
     "run-cost": run_cost,
 }
