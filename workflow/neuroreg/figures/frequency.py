@@ -67,7 +67,7 @@ def plot_frequency(freq: pd.DataFrame, lfr: pd.DataFrame, path) -> None:
     main = main_alphas(freq)
     d = freq[[main[c] == a for c, a in zip(freq["condition"], freq["alpha"])]]
     conds = condition_order(d["condition"].unique())
-    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.2))
+    fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.8))
     for ax, kind in zip(axes[:2], ("low", "high")):
         for c in conds:
             s = mean_sem(d[(d["condition"] == c) & (d["filter"] == kind)], ["cutoff"], "accuracy")
@@ -84,7 +84,7 @@ def plot_frequency(freq: pd.DataFrame, lfr: pd.DataFrame, path) -> None:
         if len(v):
             axes[2].plot([k - 0.25, k + 0.25], [v.mean()] * 2, color="0.2", lw=1.2)
     axes[2].set_xticks(range(len(conds)))
-    axes[2].set_xticklabels([condition_label(c) for c in conds], rotation=35, ha="right", fontsize=7.5)
+    axes[2].set_xticklabels([condition_label(c) for c in conds], rotation=60, ha="right", fontsize=7.5)
     axes[2].set_ylabel("low-frequency reliance\n(low - high) / clean accuracy")
     axes[2].set_title("per model (bar: mean)")
     legend(axes[0], fontsize=7, loc="lower right")
