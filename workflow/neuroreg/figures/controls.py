@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from .. import effects
 from ..conditions import CONTROLS as TESTS
 from .corruptions import per_model
+from .runs import distance_matrix, seed_accuracies
 
 COLUMNS = ["tested", "measure", "strongest", "effect", "ci_low", "ci_high", "scale", "verdict", "n_seeds",
            "n_seeds_control", "n_images", "controls"]
@@ -42,22 +42,11 @@ def blur_condition(sigma: float | None) -> str | None:
     return None if sigma is None else f"blur{float(sigma):g}"
 
 
-def _primary(df: pd.DataFrame | None, bn: str | None) -> pd.DataFrame | None:
+def _variant(df: pd.DataFrame | None, bn: str | None) -> str:
+    """The BatchNorm variant read from ``df``: ``bn``, or the table's first (the primary); "" without a bn column."""
     if df is None or "bn" not in df or not len(df):
-        return df
-    return df[df["bn"] == (bn if bn is not None else df["bn"].iloc[0])]
-
-
-def _accuracy_per_seed(noise: pd.DataFrame, cond: str, level: float) -> np.ndarray:
-    d = noise[(noise["condition"] == cond) & np.isclose(noise["level"], level)]
-    return d.groupby("seed")["accuracy"].mean().to_numpy(float)
-
-
-def _distances(images: pd.DataFrame, cond: str, norm: str) -> pd.DataFrame:
-    """(seeds x image_index) minimal distances, NaN where the model misclassifies the image."""
-    d = images[(images["condition"] == cond) & (images["norm"] == norm)]
-    return d.assign(value=d["distance"].where(d["clean_correct"].astype(bool))).pivot_table(
-        index="seed", columns="image_index", values="value", dropna=False)
+        return ""
+    return bn if bn is not None else df["bn"].iloc[0]
 
 
 def _word(lo: float, hi: float, scale: str) -> str:
@@ -66,11 +55,13 @@ def _word(lo: float, hi: float, scale: str) -> str:
     return effects.verdict(lo, hi, math.nan, 0.0)
 
 
-def _effect(measure: str, tested: str, control: str, noise, corr_models, images, n_boot: int, seed: int):
-    """(Effect, scale) of tested over control on one measure, or None where either lacks the data."""
+def _effect(measure: str, tested: str, control: str, noise, corr_models, images, bn: dict, n_boot: int, seed: int):
+    """(Effect, scale) of tested over control on one measure, or None where either lacks the data; ``bn``: the
+    variant of each table ({"noise": ..., "images": ...})."""
     if measure.startswith("accuracy_sd"):
         level = float(measure[len("accuracy_sd"):])
-        a, b = _accuracy_per_seed(noise, tested, level), _accuracy_per_seed(noise, control, level)
+        a = seed_accuracies(noise, tested, level, bn["noise"])
+        b = seed_accuracies(noise, control, level, bn["noise"])
         return (effects.accuracy_difference(a, b), "difference") if len(a) and len(b) else None
     if measure == "corruption":
         if corr_models is None:
@@ -81,7 +72,8 @@ def _effect(measure: str, tested: str, control: str, noise, corr_models, images,
     if images is None:
         return None
     norm = measure[len("median_"):]
-    da, db = _distances(images, tested, norm), _distances(images, control, norm)
+    da = distance_matrix(images, tested, norm, bn["images"])
+    db = distance_matrix(images, control, norm, bn["images"])
     if da.empty or db.empty:
         return None
     shared = da.columns.intersection(db.columns)
@@ -111,7 +103,7 @@ def control_gains(noise: pd.DataFrame | None, corruptions: pd.DataFrame | None =
     each table's first, the primary). ``controls`` lists every control's effect, "; "-joined, strongest first.
     """
     tests = TESTS if tests is None else tests
-    noise, images = _primary(noise, bn), _primary(images, bn)
+    variants = {"noise": _variant(noise, bn), "images": _variant(images, bn)}
     corr_models = per_model(corruptions) if corruptions is not None and len(corruptions) else None
     blur = blur_condition(blur_sigma)
     rows = []
@@ -120,7 +112,7 @@ def control_gains(noise: pd.DataFrame | None, corruptions: pd.DataFrame | None =
         for measure in measures(noise, corruptions, images):
             found = []
             for control in names:
-                r = _effect(measure, tested, control, noise, corr_models, images, n_boot, seed)
+                r = _effect(measure, tested, control, noise, corr_models, images, variants, n_boot, seed)
                 if r is not None and math.isfinite(r[0].estimate):
                     found.append((control, *r))
             if not found:

@@ -47,9 +47,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..conditions import Run
 from ..files import InputError, atomic_output
-from .runs import main_alphas, mean_sem, read_run_table, read_runs
+from .runs import at_main_alphas, main_alphas, mean_sem, read_run_table, read_runs
 from .style import condition_order
 
 BLOCK = re.compile(r"(<!-- rendered: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /rendered -->)", re.S)
@@ -123,19 +122,15 @@ def verdict_table(verdict: pd.DataFrame) -> str:
 def noise_table(run_dir: Path) -> str:
     """Accuracy under noise (%) per condition and alpha: mean ± SEM over seeds (one seed: no SEM), the primary
     BatchNorm variant / the other, from every run's noise.csv under ``run_dir/robustness``."""
-    paths = sorted((Path(run_dir) / "robustness").glob("*/alpha*/seed*/noise.csv"))
-    if not paths:
-        raise InputError(Path(run_dir) / "robustness", None, "no */alpha*/seed*/noise.csv: run the noise evaluation")
     rows = []
-    for p in paths:
+    for p in _per_run(run_dir, "noise.csv"):
         df = read_run_table(p)
-        run = Run.of_table(df, p)
         variants = list(dict.fromkeys(df["bn"])) if "bn" in df else [""]
         for k, v in enumerate(variants[:2]):
             d = df[df["bn"] == v] if v else df
-            for level, acc in zip(d["level"], d["accuracy"]):
-                rows.append({"condition": run.condition, "alpha": run.alpha_value, "seed": run.seed_value,
-                             "variant": k, "level": float(level), "accuracy": 100 * float(acc)})
+            for cond, alpha, seed, level, acc in zip(d["condition"], d["alpha"], d["seed"], d["level"], d["accuracy"]):
+                rows.append({"condition": cond, "alpha": float(alpha), "seed": int(seed), "variant": k,
+                             "level": float(level), "accuracy": 100 * float(acc)})
     t = pd.DataFrame(rows)
     levels = sorted(t["level"].unique())
     order = condition_order(t["condition"].unique())
@@ -210,9 +205,7 @@ ATTACK_NAMES = {"ddn": "DDN", "fmn": "FMN", "pgd": "PGD", "start": "the gradient
 
 def attack_summary(run_dir: Path) -> str:
     """Two tables (module doc, ``attack-summary``): per attacked condition, per norm."""
-    adv = read_runs(_per_run(run_dir, "adversarial.csv"))  # the primary BatchNorm variant
-    main = main_alphas(adv)
-    adv = adv[[main[c] == a for c, a in zip(adv["condition"], adv["alpha"])]]
+    adv = at_main_alphas(read_runs(_per_run(run_dir, "adversarial.csv")))  # the primary BatchNorm variant
     norms = list(dict.fromkeys(adv["norm"]))
     n_images = int(adv["n_images"].max())
     head = f"| condition (seeds) | correct of {n_images} | " + " | ".join(
@@ -285,8 +278,7 @@ def brain_likeness(run_dir: Path) -> str:
 
     x = f"brain_{BRAIN_REFERENCE}"
     t = _table(run_dir, "brain_likeness.csv", {"condition", "alpha", "seed", x})
-    main = main_alphas(t)
-    m = mean_sem(t[[main[c] == a for c, a in zip(t["condition"], t["alpha"])]], ["condition"], x).set_index("condition")
+    m = mean_sem(at_main_alphas(t), ["condition"], x).set_index("condition")
     parts = [f"`{c}` {_pm(m.loc[c, 'mean'], m.loc[c, 'sem'], '.2f')}" for c in condition_order(m.index)]
     label = {"noise": "the noise score", "corruption": "the mean corruption accuracy",
              "adversarial_L2": "the median minimal L2 perturbation over correct images"}
@@ -339,8 +331,7 @@ def frequency_summary(run_dir: Path) -> str:
 
     x = f"brain_{BRAIN_REFERENCE}"
     t = _table(run_dir, "frequency.csv", {"condition", "alpha", "seed", "clean", "lfr"})
-    main = main_alphas(t)
-    t = t[[main[c] == a for c, a in zip(t["condition"], t["alpha"])]]
+    t = at_main_alphas(t)
     cols = [("clean", "clean accuracy (%)", 100, ".1f"), ("lfr", "low-frequency reliance", 1, ".2f")]
     cols += [(x, f"brain-likeness r(S^CNN, S^{BRAIN_REFERENCE})", 1, ".2f")] if x in t else []
     lines = ["| condition (seeds) | " + " | ".join(c[1] for c in cols) + " |", "|" + "---|" * (len(cols) + 1)]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..robustness.frequency import low_frequency_reliance
-from .runs import main_alphas, mean_sem
+from .runs import at_main_alphas, main_alphas, mean_sem
 from .style import condition_color, condition_label, condition_order, legend, plt, save
 
 KEYS = ["condition", "alpha", "seed"]
@@ -65,7 +65,7 @@ def plot_frequency(freq: pd.DataFrame, lfr: pd.DataFrame, path) -> None:
     """Accuracy on low-pass (left) and high-pass (middle) images against the cutoff, per condition (mean ± SEM over
     seeds, each condition's most common alpha); right: each model's LFR by condition."""
     main = main_alphas(freq)
-    d = freq[[main[c] == a for c, a in zip(freq["condition"], freq["alpha"])]]
+    d = at_main_alphas(freq)
     conds = condition_order(d["condition"].unique())
     fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.8))
     for ax, kind in zip(axes[:2], ("low", "high")):

@@ -40,9 +40,33 @@ def main_alphas(df: pd.DataFrame) -> dict:
     return {c: g["alpha"].value_counts().idxmax() for c, g in df.groupby("condition")}
 
 
+def at_main_alphas(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each condition's main alpha (:func:`main_alphas`): the main-text runs without the alpha sweep's."""
+    main = main_alphas(df)
+    return df[[main[c] == a for c, a in zip(df["condition"], df["alpha"])]]
+
+
 def mean_sem(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
     """Mean, SEM (n - 1 sd / sqrt(n); NaN for a single seed) and n of ``value`` over the rows of each group."""
     g = df.groupby(by, sort=True)[value]
     out = g.agg(mean="mean", sd=lambda v: v.std(ddof=1), n="count").reset_index()
     out["sem"] = out["sd"] / np.sqrt(out["n"])
     return out.drop(columns="sd")
+
+
+def seed_accuracies(noise: pd.DataFrame, cond: str, level: float, bn: str) -> np.ndarray:
+    """Per seed, the accuracy of one condition at one noise level in BatchNorm variant ``bn`` (a table without a
+    ``bn`` column: all its rows)."""
+    d = noise[(noise["condition"] == cond) & np.isclose(noise["level"], level)]
+    if "bn" in d:
+        d = d[d["bn"] == bn]
+    return d.groupby("seed")["accuracy"].mean().to_numpy(float)
+
+
+def distance_matrix(images: pd.DataFrame, cond: str, norm: str, bn: str) -> pd.DataFrame:
+    """(seeds x image_index) minimal distances of one condition, NaN where the model misclassifies the image."""
+    d = images[(images["condition"] == cond) & (images["norm"] == norm)]
+    if "bn" in d:
+        d = d[d["bn"] == bn]
+    vals = d["distance"].where(d["clean_correct"].astype(bool))
+    return d.assign(value=vals).pivot_table(index="seed", columns="image_index", values="value", dropna=False)

@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 
 from .. import effects
+from .controls import control_gains
+from .runs import distance_matrix, seed_accuracies
 
 CONDITION = "neural_model"
 NOISE_LEVELS = (0.06, 0.08, 0.10)
@@ -77,22 +79,6 @@ def claims(levels=NOISE_LEVELS) -> list[Claim]:
     return out
 
 
-def _seed_values(noise: pd.DataFrame, cond: str, level: float, bn: str) -> np.ndarray:
-    d = noise[(noise["condition"] == cond) & np.isclose(noise["level"], level)]
-    if "bn" in d:
-        d = d[d["bn"] == bn]
-    return d.groupby("seed")["accuracy"].mean().to_numpy(float)
-
-
-def distance_matrix(images: pd.DataFrame, cond: str, norm: str, bn: str) -> pd.DataFrame:
-    """(seeds x image_index) minimal distances of one condition, NaN where the model misclassifies the image."""
-    d = images[(images["condition"] == cond) & (images["norm"] == norm)]
-    if "bn" in d:
-        d = d[d["bn"] == bn]
-    vals = d["distance"].where(d["clean_correct"].astype(bool))
-    return d.assign(value=vals).pivot_table(index="seed", columns="image_index", values="value", dropna=False)
-
-
 def _checks(checks: pd.DataFrame | None, conds, bn: str) -> str:
     if checks is None:
         return ""
@@ -133,14 +119,13 @@ def verdict_table(noise: pd.DataFrame | None, images: pd.DataFrame | None, gamma
             g = strongest.get((claim.name, bn))
             if g is None:
                 continue
-            e = effects.Effect(g["effect"], g["ci_low"], g["ci_high"], math.nan, math.nan, g["n_seeds"],
-                               g["n_seeds_control"], g["n_images"], g["scale"])
             rows.append({"claim": claim.name, "comparison": f"{CONDITION} vs strongest control ({g['strongest']})",
-                         "bn": bn, "primary": k == 0, "effect": e.estimate, "ci_low": e.lo, "ci_high": e.hi,
-                         "scale": g["scale"], "paper": math.nan, "null": claim.null, "verdict": g["verdict"],
-                         "detectable": math.nan, "n_seeds": e.n_a, "n_seeds_other": e.n_b,
-                         "n_images": e.n_images or (int(noise["n_images"].max()) if claim.kind == "accuracy" and
-                                                    "n_images" in noise else 0),
+                         "bn": bn, "primary": k == 0, "effect": g["effect"], "ci_low": g["ci_low"],
+                         "ci_high": g["ci_high"], "scale": g["scale"], "paper": math.nan, "null": claim.null,
+                         "verdict": g["verdict"], "detectable": math.nan, "n_seeds": g["n_seeds"],
+                         "n_seeds_other": g["n_seeds_control"],
+                         "n_images": g["n_images"] or (int(noise["n_images"].max()) if claim.kind == "accuracy" and
+                                                       "n_images" in noise else 0),
                          "checks": _checks(checks, (CONDITION, g["strongest"]), bn) if claim.kind == "distance" else "",
                          "unit": claim.unit, "note": f"the gain over the strongest of {', '.join(controls)}: "
                                                      f"{g['controls']}"})
@@ -149,8 +134,6 @@ def verdict_table(noise: pd.DataFrame | None, images: pd.DataFrame | None, gamma
 
 def _strongest(noise, images, controls, bn_variants, n_boot, seed) -> dict:
     """{(claim, bn): the row of :func:`neuroreg.figures.controls.control_gains` for neural_model}."""
-    from .controls import control_gains
-
     out = {}
     for bn in bn_variants:
         t = control_gains(noise, None, images, tests={CONDITION: tuple(controls)}, bn=bn or None, n_boot=n_boot,
@@ -166,7 +149,7 @@ def _row(claim: Claim, comparison: str, paper: float, bn: str, noise, images, ga
     if claim.kind == "accuracy":
         if noise is None:
             return None
-        a, b = _seed_values(noise, CONDITION, claim.level, bn), _seed_values(noise, comparison, claim.level, bn)
+        a, b = seed_accuracies(noise, CONDITION, claim.level, bn), seed_accuracies(noise, comparison, claim.level, bn)
         if not len(a) or not len(b):
             return None
         e = effects.accuracy_difference(a, b)
