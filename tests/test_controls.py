@@ -117,14 +117,16 @@ def test_control_tests_of_a_config():
     assert grid.control_tests(cfg) == {"neural_model": ("shuffle", "pixel", "blur")}
     cfg["cotrain"]["conditions"] = ["none", "neural_model", "blur0.5"]
     assert grid.control_tests(cfg) == {"neural_model": ("blur",)}  # the sweep's sigma that blur_selection chooses
+    cfg["cotrain"]["conditions"] = ["none", "neural_model", "blur0.5", "blur1.5", "blurbest_none"]
+    assert grid.control_tests(cfg) == {"neural_model": ("blurbest_none",)}  # that sigma, its own seeds and attacks
     cfg["cotrain"]["conditions"] = ["none", "neural_model", "blurbest_neural_model"]
     assert grid.control_tests(cfg) == {}  # no sweep: no plain blur to control with
     cfg["cotrain"]["conditions"] = ["none", "neural_model", "shuffle", "ground_truth"]
     assert grid.control_tests(cfg) == {}  # shuffle alone: the verdict's own comparison, no controls table
     repo = Path(__file__).resolve().parents[1]
     methods = config.load([repo / "config" / "laptop.yaml", repo / "config" / "laptop-methods.yaml"])
-    assert grid.control_tests(methods) == {"neural_model": ("shuffle", "pixel", "random_network", "blur"),
-                                           "ground_truth": ("shuffle", "pixel", "random_network", "blur"),
+    assert grid.control_tests(methods) == {"neural_model": ("shuffle", "pixel", "random_network", "blurbest_none"),
+                                           "ground_truth": ("shuffle", "pixel", "random_network", "blurbest_none"),
                                            "mtl_model": ("mtl_shuffle",)}
 
 

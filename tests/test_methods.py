@@ -287,6 +287,9 @@ def test_condition_names_parse():
     b = c("blurbest_mtl_model")
     assert (b.kind, b.blur, b.responses, b.base) == ("mtl", "best", "model", "mtl_model")
     assert c("blur2_logcka_neural_model").loss == "logcka"
+    b = c("blurbest_none")  # the low-pass control at the chosen sigma (the controls' blur, with its own seeds)
+    assert (b.kind, b.blur, b.base, b.family) == ("none", "best", "none", "low-pass")
+    assert b.recipe(best_sigma=1.5)["blur_sigma"] == 1.5 and "blur_selection" in b.inputs(0)
     for bad, why in (("mtl_vgg2", "unknown condition"), ("blur0", "must be > 0"), ("blur1.50", "write the sigma"),
                      ("blurbest", "blurbest' alone"), ("blur1_blur2", "one blur"), ("cka_none", "unknown")):
         with pytest.raises(InputError, match=why):

@@ -9,7 +9,9 @@ A **condition** is a name in ``cotrain.conditions`` (:func:`parse` gives its :cl
 * ``mtl_model``, ``mtl_shuffle``, ``mtl_ground_truth``, ``mtl_data``: multi-task co-training (a readout predicts a
   response set with the Poisson loss);
 * ``blur{sigma}`` (e.g. ``blur1.5``): the low-pass control, trained like none; ``blur{sigma}_{condition}`` and
-  ``blurbest_{condition}``: that condition on top of the blur front end (best: the sigma rule blur_selection chose).
+  ``blurbest_{condition}``: that condition on top of the blur front end (best: the sigma rule blur_selection chose);
+  ``blurbest_none``: the low-pass control at the chosen sigma, its own runs (the seeds and attacks of the condition
+  it controls, where the sweep has fewer).
 
 A :class:`Condition` knows its family (the figures' grouping), its alpha under a config, the Recipe fields it sets,
 the files its training reads, and what ``metrics.json`` records of it. A **run** is a :class:`Run` ``(condition,
@@ -43,8 +45,11 @@ TARGETS = SCAN_TARGETS + ("vgg",) + CONTENT_TARGETS
 CONDITIONS = ("none",) + TARGETS
 #: Multi-task conditions (README, "Other ways to learn from brains"): the response set each one predicts.
 MTL_RESPONSES = {"mtl_model": "model", "mtl_shuffle": "shuffle", "mtl_ground_truth": "ground_truth", "mtl_data": "data"}
+#: The low-pass control at the sigma blur_selection chooses, as its own condition (trained like none on that blur).
+BEST_BLUR = "blurbest_none"
 #: "Is the gain neural?": a condition that carries brain data -> the controls without it, run beside it
-#: (neuroreg.figures.controls; "blur": the blur{sigma} rule blur_selection chose).
+#: (neuroreg.figures.controls; "blur": ``blurbest_none`` where the config trains it, else the blur{sigma} rule
+#: blur_selection chose).
 CONTROLS = {"neural_model": ("shuffle", "pixel", "random_network", "blur"),
             "ground_truth": ("shuffle", "pixel", "random_network", "blur"),
             "mtl_model": ("mtl_shuffle",)}
@@ -152,9 +157,9 @@ def parse(name: str, key: str = "cotrain.conditions") -> Condition:
                 raise InputError("config", key, f"{name!r}: the blur sigma must be > 0 (none is the unblurred network)")
             if name.split("_", 1)[0] != f"blur{float(blur):g}":
                 raise InputError("config", key, f"{name!r}: write the sigma as {float(blur):g} (blur{float(blur):g})")
-        elif rest == "none":
-            raise InputError("config", key, "'blurbest' alone: the best blur's runs are its blur{sigma} runs; "
-                             "blurbest_{condition} puts a condition on top of it")
+        elif m["rest"] is None:
+            raise InputError("config", key, "'blurbest' alone: write blurbest_none (the low-pass control at the "
+                             "sigma blur_selection chooses, trained with its own seeds) or blurbest_{condition}")
         if _BLUR.fullmatch(rest):
             raise InputError("config", key, f"{name!r}: one blur front end per condition")
     if rest == "none":

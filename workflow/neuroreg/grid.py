@@ -26,7 +26,7 @@ Snakemake run only the new jobs (and the summaries over them).
 from __future__ import annotations
 
 
-from .conditions import CONTENT_TARGETS, CONTROLS, SCAN_TARGETS, Run, parse
+from .conditions import BEST_BLUR, CONTENT_TARGETS, CONTROLS, SCAN_TARGETS, Run, parse
 from .files import InputError
 
 #: The stages, in order; config key ``stages`` picks those ``rule all`` builds.
@@ -220,12 +220,14 @@ def cotrain_runs(cfg: dict) -> list[Run]:
 def control_tests(cfg: dict) -> dict:
     """{tested: its controls} of :data:`neuroreg.conditions.CONTROLS` where this config builds the tested condition
     and a control beyond ``shuffle`` (the verdict compares with shuffle anyway; "blur": there when the config has a
-    blur sweep for rule blur_selection to choose from)."""
+    blur sweep for rule blur_selection to choose from, as ``blurbest_none`` where the config trains it, the chosen
+    sigma with its own seeds and attacks)."""
     built = set(conditions(cfg))
     has_blur = bool(blur_sweep(cfg))
+    blur = BEST_BLUR if BEST_BLUR in built else "blur"
     out = {}
     for tested, controls in CONTROLS.items():
-        present = tuple(c for c in controls if (c == "blur" and has_blur) or c in built)
+        present = tuple(blur if c == "blur" else c for c in controls if (c == "blur" and has_blur) or c in built)
         if tested in built and set(present) - {"shuffle"}:
             out[tested] = present
     return out

@@ -74,7 +74,7 @@ def condition_color(c: str):
         if cond.base != "none":
             return COMBINED_COLOR
         if cond.blur == "best":
-            return "0.5"
+            return matplotlib.colormaps[BLUR_CMAP](0.75)  # the chosen sigma: the sweep's middle shade
         return matplotlib.colormaps[BLUR_CMAP](0.35 + 0.6 * min(float(cond.blur), 3.0) / 3.0)  # darker: more blur
     if cond.loss in CKA_COLORS:
         return CKA_COLORS[cond.loss]
