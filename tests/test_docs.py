@@ -182,3 +182,34 @@ def test_frequency_summary_from_the_probe_tables(tmp_path):
     assert lines[3] == "| `pixel` (1) | 55.0 | 0.40 | 0.30 |"
     assert lines[-1] == "| noise score | +0.25 [-0.50, +0.90] | 3 |"
     assert "given clean accuracy and LFR" in lines[-3]
+
+
+def test_methods_table_means_and_gains_over_none_by_hand(tmp_path):
+    # noise.csv of five models; methods.csv as stage 7 writes it (its rows printed as they are)
+    for cond, alpha, seed, (clean, sd) in [("none", 0, 0, (0.5, 0.3)), ("none", 0, 1, (0.6, 0.4)),
+                                           ("neural_model", 2, 0, (0.55, 0.45)), ("neural_model", 2, 1, (0.55, 0.45)),
+                                           ("blur1", 0, 0, (0.4, 0.4))]:
+        d = tmp_path / "robustness" / f"{cond}{seed}" / "alpha0" / "seed0"  # the path says nothing
+        d.mkdir(parents=True)
+        df = pd.DataFrame({"bn": ["cifar"] * 2, "level": [0.0, 0.1], "accuracy": [clean, sd]})
+        Run.of(cond, alpha, seed).record(df).to_csv(d / "noise.csv", index=False)
+    (tmp_path / "tables").mkdir()
+    nan = float("nan")
+    pd.DataFrame({"condition": ["none", "neural_model", "blur1"], "family": ["baseline", "similarity", "low-pass"],
+                  "alpha": [0, 2, 0], "n": [2, 2, 1], "clean_mean": [0.55, 0.55, 0.4], "clean_sem": [0.05, 0.0, nan],
+                  "noise_mean": [0.35, 0.45, 0.4], "noise_sem": [0.05, 0.0, nan], "noise_max_mean": [0.35, 0.45, 0.4],
+                  "noise_max_sem": [0.05, 0.0, nan], "L2_mean": [nan, 0.12, nan], "L2_sem": [nan, 0.01, nan]}
+                 ).to_csv(tmp_path / "tables" / "methods.csv", index=False)
+    lines = docs.methods_table(tmp_path).splitlines()
+    assert lines[0] == ("| condition | family | alpha | seeds | clean | noise (mean over sd > 0) | sd 0.10 | "
+                        "median L2 |")
+    assert lines[2] == "| `none` | baseline | 0 | 2 | 55.0 ± 5.0 | 35.0 ± 5.0 | 35.0 ± 5.0 | — |"
+    assert lines[3] == "| `neural_model` | similarity | 2 | 2 | 55.0 ± 0.0 | 45.0 ± 0.0 | 45.0 ± 0.0 | 0.120 ± 0.010 |"
+    # gains over none, Welch: sd 0.10 +10 points, se = sqrt(0.005 / 2) = 0.05 on 1 df (t = 12.706): +-63.5 points
+    assert lines[4] == "| `blur1` | low-pass | 0 | 1 | 40.0 | 40.0 | 40.0 | — |"
+    assert lines[8] == "| `neural_model` | +0.0 [-63.5, +63.5] | +10.0 [-53.5, +73.5] | — | — | — |"
+    assert lines[9] == "| `blur1` | -15.0 (1 seed) | +5.0 (1 seed) | — | — | — |"
+    with pytest.raises(InputError, match="methods.csv: noise_max_sem: missing column"):
+        pd.read_csv(tmp_path / "tables" / "methods.csv").drop(columns="noise_max_sem").to_csv(
+            tmp_path / "tables" / "methods.csv", index=False)
+        docs.methods_table(tmp_path)

@@ -93,14 +93,16 @@ def measures(noise: pd.DataFrame | None, corruptions: pd.DataFrame | None, image
 
 def control_gains(noise: pd.DataFrame | None, corruptions: pd.DataFrame | None = None,
                   images: pd.DataFrame | None = None, *, blur_sigma: float | None = None, tests=None,
-                  bn: str | None = None, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+                  bn: str | None = None, n_boot: int = 2000, seed: int = 0, only=None) -> pd.DataFrame:
     """tables/controls.csv (module doc): one row per tested condition and measure where the tested condition and at
     least one of its controls have the measure.
 
     noise, corruptions, images: the long tables of :func:`neuroreg.figures.runs.read_runs` (noise.csv,
     corruptions.csv, adversarial_images.csv; their main-text runs); blur_sigma: the sigma rule blur_selection chose
     (None: no blur control); tests: {tested: controls} (default :data:`TESTS`); bn: the BatchNorm variant (default:
-    each table's first, the primary). ``controls`` lists every control's effect, "; "-joined, strongest first.
+    each table's first, the primary); only: the measures to compute (default: every one the tables have; names as
+    the module doc, ``accuracy_sd0`` the clean accuracy). ``controls`` lists every control's effect, "; "-joined,
+    strongest first.
     """
     tests = TESTS if tests is None else tests
     variants = {"noise": _variant(noise, bn), "images": _variant(images, bn)}
@@ -109,7 +111,7 @@ def control_gains(noise: pd.DataFrame | None, corruptions: pd.DataFrame | None =
     rows = []
     for tested, controls in tests.items():
         names = [blur if c == "blur" else c for c in controls if c != "blur" or blur is not None]
-        for measure in measures(noise, corruptions, images):
+        for measure in measures(noise, corruptions, images) if only is None else only:
             found = []
             for control in names:
                 r = _effect(measure, tested, control, noise, corr_models, images, variants, n_boot, seed)

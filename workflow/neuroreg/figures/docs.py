@@ -29,6 +29,9 @@ written). The prose around the blocks is written by hand. Blocks (:data:`BLOCKS`
   brain-likeness) and the partial correlations of robustness with brain-likeness given both (``tables/frequency.csv``,
   ``tables/partial_correlations.csv``, Fig. 13);
 * ``gamma-table``: Table 1, the final gamma per layer and alpha (``tables/gamma.csv``);
+* ``methods-table``: the methods side by side, mean ± SEM over seeds (``tables/methods.csv``), and each one's gain
+  over ``none`` with its 95 % interval, bold where the interval excludes no change (0 points, a ratio of 1)
+  (docs/RESULTS.md, "Other ways to learn from brains");
 * ``run-cost``: where the run's time went: job time per stage (Snakemake's ``benchmarks/``) and per training (each
   run's ``metrics.json``).
 
@@ -353,6 +356,59 @@ def frequency_summary(run_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def methods_table(run_dir: Path, n_boot: int = 2000, seed: int = 0) -> str:
+    """The methods side by side: ``tables/methods.csv`` as mean ± SEM over seeds, then each condition's gain over
+    ``none`` with its 95 % interval (:func:`neuroreg.figures.controls.control_gains` with ``none`` as the one
+    control: Welch over seeds for accuracies, the verdict's paired median ratio on images both classify correctly
+    for the attacked), from the run's per-run tables at the main alphas."""
+    from .controls import control_gains
+
+    t = _table(run_dir, "methods.csv", {"condition", "family", "alpha", "n", "clean_mean", "clean_sem", "noise_mean",
+                                        "noise_sem", "noise_max_mean", "noise_max_sem"})
+    noise = at_main_alphas(read_runs(_per_run(run_dir, "noise.csv")))
+    top = float(noise["level"].max())
+    cols = [("clean", "clean", 100, ".1f"), ("noise", "noise (mean over sd > 0)", 100, ".1f"),
+            ("noise_max", f"sd {top:.2f}", 100, ".1f"), ("corruption", "CIFAR-10-C", 100, ".1f"),
+            ("L2", "median L2", 1, ".3f"), ("Linf", "median Linf", 1, ".4f")]
+    cols = [c for c in cols if f"{c[0]}_mean" in t]
+    lines = ["| condition | family | alpha | seeds | " + " | ".join(c[1] for c in cols) + " |",
+             "|---|---|---|---|" + "---|" * len(cols)]
+    for r in t.to_dict("records"):
+        cells = ["—" if not np.isfinite(r[f"{c}_mean"]) else _pm(k * r[f"{c}_mean"], k * r[f"{c}_sem"], fmt)
+                 for c, _, k, fmt in cols]
+        lines.append(f"| `{r['condition']}` | {r['family']} | {float(r['alpha']):g} | {int(r['n'])} | "
+                     + " | ".join(cells) + " |")
+    corr = images = None
+    if any((Path(run_dir) / "robustness").glob("*/alpha*/seed*/corruptions.csv")):
+        corr = at_main_alphas(read_runs(_per_run(run_dir, "corruptions.csv")))
+    if any((Path(run_dir) / "robustness").glob("*/alpha*/seed*/adversarial_images.csv")):
+        images = at_main_alphas(read_runs(_per_run(run_dir, "adversarial_images.csv")))
+    gains = [("accuracy_sd0", "clean (points)"), (f"accuracy_sd{top:g}", f"sd {top:.2f} (points)"),
+             ("corruption", "CIFAR-10-C (points)"), ("median_L2", "median L2 (ratio)"),
+             ("median_Linf", "median Linf (ratio)")]
+    tested = [c for c in t["condition"] if c != "none"]
+    g = control_gains(noise, corr, images, tests={c: ("none",) for c in tested}, only=[m for m, _ in gains],
+                      n_boot=n_boot, seed=seed)
+    lines += ["", "| gain over `none` [95 %] | " + " | ".join(label for _, label in gains) + " |",
+              "|---|" + "---|" * len(gains)]
+    for c in tested:
+        cells = []
+        for m, _ in gains:
+            row = g[(g["tested"] == c) & (g["measure"] == m)]
+            if not len(row):
+                cells.append("—")
+                continue
+            r = row.iloc[0]
+            unit = "ratio" if r["scale"] == "ratio" else "points"
+            if not (np.isfinite(r["ci_low"]) and np.isfinite(r["ci_high"])):  # one seed: no interval
+                cells.append(f"{_effect(unit, r['effect'])} (1 seed)")
+                continue
+            text = f"{_effect(unit, r['effect'])} {_interval(unit, r['ci_low'], r['ci_high'])}"
+            cells.append(f"**{text}**" if r["verdict"] in ("holds", "does not hold") else text)
+        lines.append(f"| `{c}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def gamma_table(run_dir: Path) -> str:
     """Table 1: the final gamma_k per alpha, mean over seeds (``tables/gamma.csv``), the largest in bold."""
     t = _table(run_dir, "gamma.csv", {"alpha", "n_seeds"})
@@ -407,6 +463,7 @@ BLOCKS = {
     "controls-table": controls_table,
     "frequency-summary": frequency_summary,
     "gamma-table": gamma_table,
+    "methods-table": methods_table,
     "run-cost": run_cost,
 }
 
