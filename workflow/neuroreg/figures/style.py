@@ -21,7 +21,7 @@ CONDITION_COLORS = {
     "vgg": "#2ca02c",
     "ground_truth": "#9467bd",
     "pixel": "#7f7f7f",
-    "random_network": "#e377c2",
+    "random_network": "#ff7f0e",  # not COMBINED_COLOR: a blur + method row sits in the same figures
 }
 CONDITION_LABELS = {
     "none": "None",
@@ -40,7 +40,7 @@ METHOD_COLORS = {
 }
 METHOD_LABELS = {
     "mtl_model": "MTL (model)", "mtl_shuffle": "MTL (shuffle)", "mtl_ground_truth": "MTL (ground truth)",
-    "mtl_data": "MTL (data)",
+    "mtl_data": "MTL (data)", "blurbest_none": "Blur, chosen \u03c3 (control)",
 }
 CKA_COLORS = {"cka": "#8c564b", "logcka": "#c49c94"}
 BLUR_CMAP = "Blues"
