@@ -127,7 +127,8 @@ def test_control_tests_of_a_config():
     methods = config.load([repo / "config" / "laptop.yaml", repo / "config" / "laptop-methods.yaml"])
     assert grid.control_tests(methods) == {"neural_model": ("shuffle", "pixel", "random_network", "blurbest_none"),
                                            "ground_truth": ("shuffle", "pixel", "random_network", "blurbest_none"),
-                                           "mtl_model": ("mtl_shuffle",)}
+                                           "mtl_model": ("mtl_shuffle",),
+                                           "blurbest_neural_model": ("blurbest_none",)}
 
 
 def test_methods_csv_carries_the_gain_over_the_strongest_control():

@@ -52,7 +52,8 @@ BEST_BLUR = "blurbest_none"
 #: blur_selection chose).
 CONTROLS = {"neural_model": ("shuffle", "pixel", "random_network", "blur"),
             "ground_truth": ("shuffle", "pixel", "random_network", "blur"),
-            "mtl_model": ("mtl_shuffle",)}
+            "mtl_model": ("mtl_shuffle",),
+            "blurbest_neural_model": (BEST_BLUR,)}  # does the neural target add to the chosen blur?
 #: Loss forms of a similarity condition, by name prefix: Eq. 8 (none), 1 - linear CKA, log(1 - CKA).
 SIMILARITY_LOSSES = {"cka_": "cka", "logcka_": "logcka"}
 #: The run paths' root (the Snakemake path variable of results/<run>/, neuroreg.grid.pathvars).
