@@ -104,6 +104,15 @@ def test_attack_summary_by_hand(tmp_path):
     assert lines[5].startswith("All checks passed on 3 of 3 attacked models (every BatchNorm variant).")
     # largest drop 2 %, largest floor share 3 %, most unreached 2 (as trained 4); wins: FMN (0.8+0.6+1)/3 = 80 %
     assert lines[-1] == "| L2 | 2.0 % | 3.0 % | 2 (4) | FMN 80 %, DDN 20 % |"
+    # a model that failed a check is named with the check and the norm
+    bad = _checks(0.3, 0, 0)
+    bad["bn"]["cifar"].update(passed=False, convergence={"passed": False, "per_norm": {
+        "L2": {"applicable": True, "drop": 0.3, "passed": False}}})
+    bad["run"] = {"condition": "neural_model", "alpha": 2.0, "seed": 0}
+    (tmp_path / "robustness" / "r2" / "alpha0" / "seed0" / "checks.json").write_text(json.dumps(bad))
+    lines = docs.attack_summary(tmp_path).splitlines()
+    assert lines[5].startswith("All checks passed on 2 of 3 attacked models (every BatchNorm variant); FAILED: "
+                               "`neural_model` seed 0 (convergence L2). Per norm")
 
 
 def test_corruption_brain_gamma_and_similarity_blocks_by_hand(tmp_path):

@@ -235,8 +235,19 @@ def attack_summary(run_dir: Path) -> str:
     variants = [list(r["bn"]) if isinstance(r.get("bn"), dict) else [""] for r in reports]
     by = [[r["bn"][v] if v else r for v in vs] for r, vs in zip(reports, variants)]
     passed = sum(all(v["passed"] for v in b) for b in by)
+    failed = []
+    for path, r, b in zip(_per_run(run_dir, "checks.json"), reports, by):
+        what = sorted({f"{name} {norm}" for v in b for name, c in v.items() if isinstance(c, dict)
+                       and c.get("passed") is False for norm, pn in c.get("per_norm", {"": {}}).items()
+                       if not pn.get("passed", False)})
+        if what or not all(v["passed"] for v in b):
+            what = what or {"see its checks.json"}
+            run = r.get("run") or {}
+            who = f"`{run['condition']}` seed {run['seed']}" if run else str(path)
+            failed.append(f"{who} ({', '.join(w.strip() for w in what)})")
     lines += ["", f"All checks passed on {passed} of {len(by)} attacked models"
-              + (" (every BatchNorm variant)." if max(map(len, variants)) > 1 else ".") + " Per norm, over the models "
+              + (" (every BatchNorm variant)" if max(map(len, variants)) > 1 else "")
+              + (f"; FAILED: {'; '.join(failed)}" if failed else "") + ". Per norm, over the models "
               "(the primary variant; as trained in brackets):", "",
               "| norm | largest convergence drop | largest share at a floor | most correct images no attack reached | "
               "the reported minimum found by (mean over models) |", "|---|---|---|---|---|"]
