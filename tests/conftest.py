@@ -98,6 +98,10 @@ TINY = {
     "robustness.hyperparameters": {"ddn": {"gamma": [0.05], "init_epsilon": [0.1]}, "fmn": {"max_stepsize": [1.0]}},
     "robustness.pgd": {"rel_stepsize": [0.1], "steps": 5, "search_steps": 3},
     "robustness.processes": 1,
+    # CIFAR-10-C: one corruption per family at its mildest and strongest (the 15 x 5 sets are tested in
+    # test_corruptions.py; each set is a model evaluation per co-trained run)
+    "robustness.corruptions": {"names": ["gaussian_noise", "defocus_blur", "fog", "contrast"], "severities": [1, 5],
+                               "n_images": None, "seed": 0, "cifar10c": None, "frost_images": None},
 }
 
 
