@@ -180,9 +180,10 @@ def headline(verdict: pd.DataFrame) -> str:
     return text + ". All claims, both BatchNorm variants, against `shuffle` too: docs/RESULTS.md, \"The verdict\".\n"
 
 
-def _per_run(run_dir, name: str) -> list[Path]:
+def _per_run(run_dir, name: str, required: bool = True) -> list[Path]:
+    """Every run's stage-6 file ``name``; none: an InputError (``required``) or an empty list."""
     paths = sorted((Path(run_dir) / "robustness").glob(f"*/alpha*/seed*/{name}"))
-    if not paths:
+    if not paths and required:
         raise InputError(Path(run_dir) / "robustness", None, f"no */alpha*/seed*/{name}: run its stage-6 job")
     return paths
 
@@ -206,6 +207,16 @@ def _pm(mean: float, sem: float, fmt: str) -> str:
 ATTACK_NAMES = {"ddn": "DDN", "fmn": "FMN", "pgd": "PGD", "start": "the gradient-free start", "ties": "ties"}
 
 
+def _failed_checks(variant: dict) -> list[str]:
+    """``check norm`` (or ``check`` without per-norm results) of every failed check of one BatchNorm variant."""
+    out = []
+    for name, c in variant.items():
+        if isinstance(c, dict) and c.get("passed") is False:
+            norms = [n for n, pn in c.get("per_norm", {}).items() if not pn.get("passed", False)]
+            out += [f"{name} {n}" for n in norms] or [name]
+    return out
+
+
 def attack_summary(run_dir: Path) -> str:
     """Two tables (module doc, ``attack-summary``): per attacked condition, per norm."""
     adv = at_main_alphas(read_runs(_per_run(run_dir, "adversarial.csv")))  # the primary BatchNorm variant
@@ -226,8 +237,8 @@ def attack_summary(run_dir: Path) -> str:
                 cells.append(_pm(m["mean"], m["sem"], fmt))
         lines.append(f"| `{cond}` ({one['seed'].nunique()}) | " + " | ".join(cells) + " |")
     # the checks over every attacked model: the primary variant's extremes, the other's unreached images
-    reports = []
-    for p in _per_run(run_dir, "checks.json"):
+    reports, report_paths = [], _per_run(run_dir, "checks.json")
+    for p in report_paths:
         try:
             reports.append(json.loads(p.read_text()))
         except (OSError, json.JSONDecodeError) as err:
@@ -236,15 +247,12 @@ def attack_summary(run_dir: Path) -> str:
     by = [[r["bn"][v] if v else r for v in vs] for r, vs in zip(reports, variants)]
     passed = sum(all(v["passed"] for v in b) for b in by)
     failed = []
-    for path, r, b in zip(_per_run(run_dir, "checks.json"), reports, by):
-        what = sorted({f"{name} {norm}" for v in b for name, c in v.items() if isinstance(c, dict)
-                       and c.get("passed") is False for norm, pn in c.get("per_norm", {"": {}}).items()
-                       if not pn.get("passed", False)})
-        if what or not all(v["passed"] for v in b):
-            what = what or {"see its checks.json"}
+    for path, r, b in zip(report_paths, reports, by):
+        if not all(v["passed"] for v in b):
+            what = sorted({w for v in b for w in _failed_checks(v)}) or ["see its checks.json"]
             run = r.get("run") or {}
             who = f"`{run['condition']}` seed {run['seed']}" if run else str(path)
-            failed.append(f"{who} ({', '.join(w.strip() for w in what)})")
+            failed.append(f"{who} ({', '.join(what)})")
     lines += ["", f"All checks passed on {passed} of {len(by)} attacked models"
               + (" (every BatchNorm variant)" if max(map(len, variants)) > 1 else "")
               + (f"; FAILED: {'; '.join(failed)}" if failed else "") + ". Per norm, over the models "
@@ -389,11 +397,10 @@ def methods_table(run_dir: Path, n_boot: int = 2000, seed: int = 0) -> str:
                  for c, _, k, fmt in cols]
         lines.append(f"| `{r['condition']}` | {r['family']} | {float(r['alpha']):g} | {int(r['n'])} | "
                      + " | ".join(cells) + " |")
-    corr = images = None
-    if any((Path(run_dir) / "robustness").glob("*/alpha*/seed*/corruptions.csv")):
-        corr = at_main_alphas(read_runs(_per_run(run_dir, "corruptions.csv")))
-    if any((Path(run_dir) / "robustness").glob("*/alpha*/seed*/adversarial_images.csv")):
-        images = at_main_alphas(read_runs(_per_run(run_dir, "adversarial_images.csv")))
+    corr_paths = _per_run(run_dir, "corruptions.csv", required=False)
+    image_paths = _per_run(run_dir, "adversarial_images.csv", required=False)
+    corr = at_main_alphas(read_runs(corr_paths)) if corr_paths else None
+    images = at_main_alphas(read_runs(image_paths)) if image_paths else None
     gains = [("accuracy_sd0", "clean (points)"), (f"accuracy_sd{top:g}", f"sd {top:.2f} (points)"),
              ("corruption", "CIFAR-10-C (points)"), ("median_L2", "median L2 (ratio)"),
              ("median_Linf", "median Linf (ratio)")]
